@@ -1,0 +1,42 @@
+"""Scrapy settings, in one place, built from Veille's `crawl:` settings.
+
+Settings built in code do not inherit the startproject template's politeness (Scrapy's own
+defaults are robots.txt ignored, no delay, 1 GiB responses, 180 s timeouts): every politeness
+setting is therefore set here explicitly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from veille.config import CrawlSettings
+
+
+def scrapy_settings(crawl: CrawlSettings, db_path: Path | str) -> dict:
+    max_bytes = int(crawl.max_size_mb * 1024 * 1024)
+    return {
+        "BOT_NAME": "veille",
+        "USER_AGENT": crawl.user_agent,
+        "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
+        "DOWNLOAD_DELAY": crawl.download_delay,
+        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.5),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        "DOWNLOAD_TIMEOUT": crawl.timeout,
+        "DOWNLOAD_MAXSIZE": max_bytes,
+        "DOWNLOAD_WARNSIZE": max_bytes // 2,
+        "RETRY_ENABLED": crawl.retry_times > 0,
+        "RETRY_TIMES": crawl.retry_times,
+        "REDIRECT_MAX_TIMES": 5,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "ERROR",
+        "ITEM_PIPELINES": {
+            "crawlers.pipelines.CanonicalUrlPipeline": 100,
+            "crawlers.pipelines.ArchivePipeline": 900,
+        },
+        "VEILLE_DB": str(db_path),
+    }

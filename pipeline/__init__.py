@@ -1,0 +1,1 @@
+"""Item processing stages and storage: URLs, text, the archive, tagging."""

@@ -1,0 +1,175 @@
+"""The archive: one SQLite file (served by Datasette), its schema and its migrations.
+
+Tables:
+- `sources`: the sources of the last loaded sources.yaml;
+- `items`: one row per article (`url` canonical and unique), with full-text search on title and text;
+- `source_runs`: one row per source per crawl (status, HTTP status, counts, error);
+- `tags`: every tag with its origin, `auto` (the machine) or `curator`; a curator row with
+  action `remove` cancels an automatic tag;
+- `curation`: per-item curator decisions (rejected, highlight, note);
+- view `effective_tags`: what an item is tagged with once curator decisions are applied.
+
+The schema is created and migrated in code by `open_db`, idempotently: each migration runs once,
+in a transaction, and is recorded in `_sqlite_migrations`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("veille")
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@migrations()
+def m001_tables(db: sqlite_utils.Database) -> None:
+    db["sources"].create(
+        {"id": str, "name": str, "type": str, "url": str, "enabled": int, "topical": int,
+         "updated_at": str},
+        pk="id",
+    )
+    db["items"].create(
+        {"id": int, "url": str, "raw_url": str, "title": str, "text": str, "summary": str,
+         "published_at": str, "source_id": str, "first_seen_at": str, "author": str, "lang": str,
+         "content_hash": str, "tagged_at": str},
+        pk="id",
+        not_null={"url", "source_id", "first_seen_at"},
+    )
+    db["items"].create_index(["url"], unique=True)
+    db["items"].create_index(["first_seen_at"])
+    db["items"].create_index(["content_hash"])
+    db["source_runs"].create(
+        {"id": int, "crawl_id": str, "source_id": str, "started_at": str, "finished_at": str,
+         "status": str, "http_status": int, "items_seen": int, "items_new": int, "error": str},
+        pk="id",
+        not_null={"crawl_id", "source_id", "status"},
+    )
+    db["source_runs"].create_index(["source_id", "started_at"])
+    db["tags"].create(
+        {"item_id": int, "facet": str, "value": str, "origin": str, "action": str, "score": float,
+         "evidence": str, "updated_at": str},
+        pk=("item_id", "facet", "value", "origin"),
+        not_null={"action"},
+        foreign_keys=[("item_id", "items", "id")],
+    )
+    db["tags"].create_index(["facet", "value"])
+    db["curation"].create(
+        {"item_id": int, "rejected": int, "highlight": int, "note": str, "updated_at": str},
+        pk="item_id",
+        foreign_keys=[("item_id", "items", "id")],
+    )
+
+
+@migrations()
+def m002_full_text_search(db: sqlite_utils.Database) -> None:
+    # Indexes the rows already there, then keeps itself up to date with triggers.
+    db["items"].enable_fts(
+        ["title", "text"], tokenize="unicode61 remove_diacritics 2", create_triggers=True
+    )
+
+
+@migrations()
+def m003_effective_tags_view(db: sqlite_utils.Database) -> None:
+    # Curator decisions win: a curator `remove` cancels the automatic tag, and a curator's
+    # nature replaces the machine's (an item has exactly one nature).
+    db.create_view(
+        "effective_tags",
+        """
+        SELECT t.item_id, t.facet, t.value, t.origin, t.score
+        FROM tags t
+        WHERE t.action = 'add'
+          AND (t.origin = 'curator' OR NOT EXISTS (
+                SELECT 1 FROM tags c
+                WHERE c.item_id = t.item_id AND c.facet = t.facet AND c.value = t.value
+                  AND c.origin = 'curator' AND c.action = 'remove'))
+          AND NOT (t.origin = 'auto' AND t.facet = 'nature' AND EXISTS (
+                SELECT 1 FROM tags c
+                WHERE c.item_id = t.item_id AND c.facet = 'nature'
+                  AND c.origin = 'curator' AND c.action = 'add'))
+        """,
+    )
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the archive at `path`, in WAL mode, with every migration applied."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA busy_timeout = 10000")
+    db.enable_wal()
+    migrations.apply(db)
+    return db
+
+
+# --------------------------------------------------------------------- writes
+
+
+def sync_sources(db: sqlite_utils.Database, sources: Iterable[Any]) -> None:
+    """Record the sources of the loaded config (kept even if later removed from the file)."""
+    now = utcnow()
+    db["sources"].upsert_all(
+        [{"id": s.id, "name": s.name, "type": s.type, "url": s.url, "enabled": int(s.enabled),
+          "topical": int(s.topical), "updated_at": now} for s in sources],
+        pk="id",
+    )
+
+
+def insert_item(db: sqlite_utils.Database, item: dict) -> int | None:
+    """Insert an article unless its canonical URL is already archived; return its new id or None."""
+    row = {"first_seen_at": utcnow(), **item}
+    columns = ", ".join(row)
+    placeholders = ", ".join(f":{c}" for c in row)
+    cursor = db.execute(
+        f"INSERT INTO items ({columns}) VALUES ({placeholders}) ON CONFLICT(url) DO NOTHING", row
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def known_urls(db: sqlite_utils.Database, urls: Iterable[str]) -> set[str]:
+    urls = list(urls)
+    found: set[str] = set()
+    for start in range(0, len(urls), 500):
+        chunk = urls[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update(r[0] for r in db.execute(f"SELECT url FROM items WHERE url IN ({marks})", chunk))
+    return found
+
+
+def record_source_run(db: sqlite_utils.Database, run: dict) -> None:
+    db["source_runs"].insert(run)
+
+
+# ---------------------------------------------------------------------- reads
+
+
+def effective_tags(db: sqlite_utils.Database, item_ids: Iterable[int]) -> dict[int, dict[str, list[str]]]:
+    """{item_id: {facet: [values]}} after curator decisions, for the given items."""
+    ids = list(item_ids)
+    result: dict[int, dict[str, list[str]]] = {i: {} for i in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = db.execute(
+            f"SELECT item_id, facet, value FROM effective_tags WHERE item_id IN ({marks}) "
+            "ORDER BY item_id, facet, COALESCE(score, 1e9) DESC, value",
+            chunk,
+        )
+        for item_id, facet, value in rows:
+            values = result[item_id].setdefault(facet, [])
+            if value not in values:
+                values.append(value)
+    return result
+
+
+def decode_evidence(value: str | None) -> list[dict]:
+    return json.loads(value) if value else []

@@ -1,0 +1,210 @@
+"""A live news site built from fixture files, served on loopback: the demo's web and the tests'.
+
+Each `<source-id>.yaml` in a folder (format in demo/README.md) becomes a small site:
+
+    /<source-id>/feed.xml      RSS 2.0 feed (links carry tracking parameters, as real feeds do)
+    /<source-id>/              listing page linking every article
+    /<source-id>/<slug>.html   the article page: navigation, article, footer
+    /robots.txt                disallows /private/
+
+Articles are dated `age_hours` before the moment the site is built, never before the start
+of the current ISO week (Europe/Paris), so that the demo always has a bulletin for this week.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
+from zoneinfo import ZoneInfo
+
+import yaml
+
+PARIS = ZoneInfo("Europe/Paris")
+ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n"
+
+
+@dataclass
+class FixtureArticle:
+    slug: str
+    title: str
+    summary: str
+    body: str
+    published: datetime
+    author: str | None = None
+
+
+@dataclass
+class FixtureSource:
+    id: str
+    name: str
+    description: str
+    articles: list[FixtureArticle]
+
+
+def week_start(moment: datetime) -> datetime:
+    local = moment.astimezone(PARIS)
+    monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return monday.astimezone(timezone.utc)
+
+
+def load_fixture_sources(folder: Path | str, now: datetime | None = None) -> list[FixtureSource]:
+    now = now or datetime.now(timezone.utc)
+    floor = week_start(now)
+    sources = []
+    for path in sorted(Path(folder).glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        articles = []
+        for rank, a in enumerate(data["articles"]):
+            published = max(now - timedelta(hours=a["age_hours"]), floor + timedelta(minutes=rank + 1))
+            published = min(published, now)
+            articles.append(FixtureArticle(a["slug"], a["title"], a["summary"], a["body"],
+                                           published.replace(microsecond=0), a.get("author")))
+        sources.append(FixtureSource(data["id"], data["name"], data.get("description", ""), articles))
+    return sources
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def render_feed(source: FixtureSource, base_url: str) -> str:
+    items = []
+    for a in sorted(source.articles, key=lambda a: a.published, reverse=True):
+        link = f"{base_url}/{source.id}/{a.slug}.html"
+        items.append(
+            "<item>"
+            f"<title>{xml_escape(a.title)}</title>"
+            f"<link>{xml_escape(link)}?utm_source=rss&amp;utm_medium=flux</link>"
+            f"<guid isPermaLink=\"true\">{xml_escape(link)}</guid>"
+            f"<description>{xml_escape(a.summary)}</description>"
+            f"<pubDate>{format_datetime(a.published)}</pubDate>"
+            + (f"<dc:creator>{xml_escape(a.author)}</dc:creator>" if a.author else "")
+            + "</item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+        f"<title>{xml_escape(source.name)}</title>"
+        f"<link>{xml_escape(base_url)}/{source.id}/</link>"
+        f"<description>{xml_escape(source.description)}</description>"
+        "<language>fr</language>"
+        + "".join(items)
+        + "</channel></rss>\n"
+    )
+
+
+def _page(title: str, content: str, source: FixtureSource, head: str = "") -> str:
+    return f"""<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>{escape(title)}</title>{head}</head>
+<body>
+<header><nav><a href="/">Accueil</a> | <a href="/{source.id}/">Actualités</a> | <a href="/contact">Contact</a></nav>
+<p class="site-name">{escape(source.name)}</p></header>
+<main>{content}</main>
+<footer><p>© {escape(source.name)} — Mentions légales — Plan du site — Accessibilité</p></footer>
+</body></html>
+"""
+
+
+def render_listing(source: FixtureSource) -> str:
+    entries = "".join(
+        f'<article><h2><a href="/{source.id}/{a.slug}.html">{escape(a.title)}</a></h2>'
+        f'<time datetime="{a.published.isoformat()}">{a.published.astimezone(PARIS):%d/%m/%Y}</time>'
+        f"<p>{escape(a.summary)}</p></article>"
+        for a in sorted(source.articles, key=lambda a: a.published, reverse=True)
+    )
+    return _page(source.name, f"<h1>Actualités</h1>{entries}", source)
+
+
+def render_article(source: FixtureSource, article: FixtureArticle, base_url: str) -> str:
+    url = f"{base_url}/{source.id}/{article.slug}.html"
+    paragraphs = "".join(f"<p>{escape(p.strip())}</p>" for p in article.body.split("\n\n") if p.strip())
+    head = (
+        f'<link rel="canonical" href="{escape(url)}">'
+        f'<meta property="og:title" content="{escape(article.title)}">'
+        f'<meta property="article:published_time" content="{article.published.isoformat()}">'
+        + (f'<meta name="author" content="{escape(article.author)}">' if article.author else "")
+    )
+    content = (
+        f"<article><h1>{escape(article.title)}</h1>"
+        f'<p class="date">Publié le <time datetime="{article.published.isoformat()}">'
+        f"{article.published.astimezone(PARIS):%d/%m/%Y à %Hh%M}</time></p>"
+        f'<p class="chapo"><strong>{escape(article.summary)}</strong></p>{paragraphs}</article>'
+        '<aside><h2>À lire aussi</h2><ul><li><a href="/">Toutes les actualités</a></li></ul></aside>'
+    )
+    return _page(article.title, content, source, head)
+
+
+def render_index(sources: list[FixtureSource]) -> str:
+    links = "".join(
+        f'<li><a href="/{s.id}/">{escape(s.name)}</a> — <a href="/{s.id}/feed.xml">flux RSS</a></li>'
+        for s in sources
+    )
+    return (f'<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Sites de démonstration</title>'
+            f"</head><body><h1>Sites de démonstration</h1><ul>{links}</ul></body></html>")
+
+
+# -------------------------------------------------------------------- serving
+
+
+class FixtureSiteHandler(BaseHTTPRequestHandler):
+    """Serves `self.server.sources`; subclasses add routes by overriding `route`."""
+
+    server_version = "VeilleFixtureSite/1.0"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        response = self.route(path)
+        if response is None:
+            response = (404, "text/html; charset=utf-8", b"<h1>Page introuvable</h1>")
+        status, content_type, body = response
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_HEAD = do_GET
+
+    def route(self, path: str) -> tuple[int, str, bytes] | None:
+        sources = {s.id: s for s in self.server.sources}
+        base_url = f"http://{self.headers.get('Host', '127.0.0.1')}"
+        if path == "/robots.txt":
+            return 200, "text/plain; charset=utf-8", ROBOTS_TXT.encode()
+        if path == "/":
+            return 200, "text/html; charset=utf-8", render_index(list(sources.values())).encode()
+        parts = path.strip("/").split("/")
+        source = sources.get(parts[0])
+        if source is None or len(parts) > 2:
+            return None
+        if len(parts) == 1 or parts[1] == "":
+            return 200, "text/html; charset=utf-8", render_listing(source).encode()
+        if parts[1] == "feed.xml":
+            return 200, "application/rss+xml; charset=utf-8", render_feed(source, base_url).encode()
+        for article in source.articles:
+            if parts[1] == f"{article.slug}.html":
+                return 200, "text/html; charset=utf-8", render_article(source, article, base_url).encode()
+        return None
+
+    def log_message(self, format: str, *args) -> None:  # quiet: the crawl reports what matters
+        pass
+
+
+def serve(sources: list[FixtureSource], host: str = "127.0.0.1", port: int = 0,
+          handler: type[FixtureSiteHandler] = FixtureSiteHandler) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; `server.server_address` has the port; `shutdown()` stops."""
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    server.sources = sources
+    threading.Thread(target=server.serve_forever, name="fixture-site", daemon=True).start()
+    return server
+
+
+def base_url(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}"
