@@ -45,6 +45,7 @@ class FixtureSource:
     name: str
     description: str
     articles: list[FixtureArticle]
+    topical: bool = False
 
 
 def week_start(moment: datetime) -> datetime:
@@ -65,7 +66,8 @@ def load_fixture_sources(folder: Path | str, now: datetime | None = None) -> lis
             published = min(published, now)
             articles.append(FixtureArticle(a["slug"], a["title"], a["summary"], a["body"],
                                            published.replace(microsecond=0), a.get("author")))
-        sources.append(FixtureSource(data["id"], data["name"], data.get("description", ""), articles))
+        sources.append(FixtureSource(data["id"], data["name"], data.get("description", ""), articles,
+                                     bool(data.get("topical", False))))
     return sources
 
 

@@ -1,0 +1,31 @@
+# Veille — set-up and everyday commands. Only Python 3.11+ and make are needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench serve clean
+
+install: $(STAMP)
+
+# Re-install when the project definition changes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/veille demo
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+serve: install
+	$(BIN)/veille serve
+
+clean:
+	rm -rf $(VENV) demo/out build *.egg-info .pytest_cache

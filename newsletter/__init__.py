@@ -1,0 +1,1 @@
+"""The bulletin: selection, rendering (Jinja2), subscribers and sending (SMTP)."""

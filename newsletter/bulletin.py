@@ -1,0 +1,191 @@
+"""The weekly bulletin: which items of an ISO week go in, and how they are rendered.
+
+`bulletin_data` selects and arranges (pure data); `render_bulletin` turns that data into HTML
+and plain text with two Jinja2 templates (the HTML one autoescaped); `build_bulletin` writes
+`bulletin-YYYY-Www.html` and `.txt`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from newsletter.frenchdates import french_date
+from pipeline.archive import effective_tags
+from pipeline.territories import place_label
+from pipeline.urls import is_web_url
+from veille.config import NATURES, Settings, Taxonomy
+from veille.errors import VeilleError
+
+PARIS = ZoneInfo("Europe/Paris")
+WEEK_FORMAT = re.compile(r"^(\d{4})-W(\d{2})$")
+SUMMARY_MAX_CHARS = 320
+
+
+def parse_week(week: str) -> date:
+    """Monday of an ISO week written YYYY-Www."""
+    match = WEEK_FORMAT.match(week or "")
+    if not match:
+        raise VeilleError(f"semaine invalide « {week} » : format attendu AAAA-Sss, par exemple 2026-W48")
+    try:
+        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise VeilleError(f"la semaine « {week} » n'existe pas") from None
+
+
+def current_week(now: datetime | None = None) -> str:
+    year, week, _ = (now or datetime.now(timezone.utc)).astimezone(PARIS).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_bounds(week: str) -> tuple[datetime, datetime]:
+    """Start and end (exclusive) of an ISO week, Paris time, as UTC datetimes."""
+    monday = parse_week(week)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=PARIS)
+    return start.astimezone(timezone.utc), (start + timedelta(days=7)).astimezone(timezone.utc)
+
+
+def summarize(text: str, max_chars: int = SUMMARY_MAX_CHARS) -> str:
+    """The first two or three sentences of a text, cut at a sentence end when possible."""
+    text = " ".join((text or "").split())
+    sentences = re.split(r"(?<=[.!?…»])\s+(?=[A-ZÀ-ÖØ-Þ«])", text)
+    summary = ""
+    for sentence in sentences[:3]:
+        if summary and len(summary) + len(sentence) + 1 > max_chars:
+            break
+        summary = f"{summary} {sentence}".strip()
+    if len(summary) > max_chars:
+        summary = summary[:max_chars].rsplit(" ", 1)[0] + " …"
+    return summary
+
+
+@dataclass
+class BulletinItem:
+    id: int
+    title: str
+    url: str | None  # None when the stored URL is not http(s): shown without a link
+    source: str
+    published: date | None
+    summary: str
+    nature: str
+    themes: list[str]
+    dispositifs: list[str]
+    places: list[str]
+    highlight: bool = False
+    note: str | None = None
+
+
+@dataclass
+class Section:
+    slug: str
+    title: str
+    items: list[BulletinItem] = field(default_factory=list)
+
+
+@dataclass
+class Bulletin:
+    week: str
+    title: str
+    period: str
+    highlights: list[BulletinItem]
+    sections: list[Section]
+    archive_url: str
+
+    @property
+    def count(self) -> int:
+        return len(self.highlights) + sum(len(s.items) for s in self.sections)
+
+
+def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxonomy: Taxonomy) -> Bulletin:
+    start, end = week_bounds(week)
+    oldest = end - timedelta(days=settings.bulletin.max_age_days)
+    rows = list(db.query(
+        """
+        SELECT items.id, items.title, items.url, items.text, items.summary, items.published_at,
+               sources.name AS source_name, items.source_id, COALESCE(sources.topical, 0) AS topical,
+               COALESCE(curation.rejected, 0) AS rejected, COALESCE(curation.highlight, 0) AS highlight,
+               curation.note
+        FROM items
+        LEFT JOIN sources ON sources.id = items.source_id
+        LEFT JOIN curation ON curation.item_id = items.id
+        WHERE items.first_seen_at >= :start AND items.first_seen_at < :end
+          AND (items.published_at IS NULL OR items.published_at >= :oldest)
+        ORDER BY COALESCE(items.published_at, items.first_seen_at) DESC, items.id
+        """,
+        {"start": start.isoformat(), "end": end.isoformat(), "oldest": oldest.isoformat()},
+    ))
+    tags = effective_tags(db, [r["id"] for r in rows])
+    highlights: list[BulletinItem] = []
+    sections = {slug: Section(slug, taxonomy.nature[slug].label) for slug in NATURES}
+    for row in rows:
+        item_tags = tags[row["id"]]
+        in_scope = bool(item_tags.get("themes") or item_tags.get("dispositifs") or row["topical"])
+        if row["rejected"] or not (in_scope or row["highlight"]):
+            continue
+        nature = (item_tags.get("nature") or ["initiative"])[0]
+        published = datetime.fromisoformat(row["published_at"]).astimezone(PARIS).date() \
+            if row["published_at"] else None
+        item = BulletinItem(
+            id=row["id"],
+            title=row["title"] or "(sans titre)",
+            url=row["url"] if is_web_url(row["url"]) else None,
+            source=row["source_name"] or row["source_id"],
+            published=published,
+            summary=summarize(row["text"] or row["summary"] or ""),
+            nature=nature,
+            themes=[taxonomy.label("themes", t) for t in item_tags.get("themes", [])],
+            dispositifs=[taxonomy.label("dispositifs", d) for d in item_tags.get("dispositifs", [])],
+            places=[place_label("departements", d) for d in item_tags.get("departements", [])],
+            highlight=bool(row["highlight"]),
+            note=row["note"],
+        )
+        (highlights if item.highlight else sections[nature].items).append(item)
+    monday = parse_week(week)
+    return Bulletin(
+        week=week,
+        title=settings.bulletin.title,
+        period=f"Semaine du {french_date(monday)} au {french_date(monday + timedelta(days=6))}",
+        highlights=highlights,
+        sections=[s for s in sections.values() if s.items],
+        archive_url=settings.public_url.rstrip("/") + "/veille/items",
+    )
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("newsletter", "templates"),
+        autoescape=select_autoescape(["html", "html.j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["french_date"] = french_date
+    env.filters["web_url"] = lambda url: url if is_web_url(url) else None
+    return env
+
+
+def render_bulletin(bulletin: Bulletin) -> tuple[str, str]:
+    """(HTML, plain text) of a bulletin."""
+    env = _environment()
+    return (env.get_template("bulletin.html.j2").render(b=bulletin),
+            env.get_template("bulletin.txt.j2").render(b=bulletin))
+
+
+def build_bulletin(db: sqlite_utils.Database, week: str, out_dir: Path | str, settings: Settings,
+                   taxonomy: Taxonomy) -> tuple[Path, Path, Bulletin]:
+    """Render the bulletin of `week` into `out_dir`; return the two paths and the data."""
+    bulletin = bulletin_data(db, week, settings, taxonomy)
+    html, text = render_bulletin(bulletin)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path = out_dir / f"bulletin-{week}.html"
+    text_path = out_dir / f"bulletin-{week}.txt"
+    html_path.write_text(html, encoding="utf-8")
+    text_path.write_text(text, encoding="utf-8")
+    return html_path, text_path, bulletin

@@ -1,0 +1,158 @@
+"""Sending the bulletin over SMTP, exactly once per (week, subscriber).
+
+The send log (`sends` in the subscribers database) records each (week, subscriber) as soon as the
+server has accepted the message, so a re-run after a crash, a dropped connection or a temporary
+refusal sends only what is missing. Permanent refusals (5xx) are recorded and not retried;
+temporary ones (4xx, dropped connections) are retried a few times, then left for the next run.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+
+import sqlite_utils
+
+from newsletter.subscribers import Subscriber, active_subscribers
+from pipeline.archive import utcnow
+from veille.config import SmtpSettings
+from veille.errors import VeilleError
+
+SENT, FAILED, DEFERRED = "sent", "failed", "deferred"
+ATTEMPTS_PER_RUN = 3
+RETRY_PAUSE_SECONDS = 1.0
+
+
+class SmtpConnectionError(VeilleError):
+    pass
+
+
+@dataclass
+class SendReport:
+    week: str
+    sent: list[str] = field(default_factory=list)
+    already_sent: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)    # permanent: not retried
+    deferred: list[tuple[str, str]] = field(default_factory=list)  # temporary: next run retries
+    dry_run: bool = False
+
+
+def build_message(subject: str, sender: str, subscriber: Subscriber, html: str, text: str,
+                  message_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = formataddr((subscriber.name or "", subscriber.email))
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = message_id
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def open_smtp(smtp: SmtpSettings) -> smtplib.SMTP:
+    try:
+        if smtp.tls == "ssl":
+            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout)
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+            if smtp.tls == "starttls":
+                client.starttls()
+        if smtp.user:
+            client.login(smtp.user, smtp.password)
+        return client
+    except (OSError, smtplib.SMTPException) as e:
+        raise SmtpConnectionError(
+            f"serveur SMTP {smtp.host}:{smtp.port} injoignable ou refusant la connexion : {e}"
+        ) from e
+
+
+class _Outcome(Exception):
+    def __init__(self, status: str, error: str):
+        super().__init__(error)
+        self.status, self.error = status, error
+
+
+def _deliver(client: smtplib.SMTP, message: EmailMessage, sender_address: str, recipient: str) -> None:
+    """Send one message; raise _Outcome(FAILED|DEFERRED) on a refusal."""
+    try:
+        client.send_message(message, from_addr=sender_address, to_addrs=[recipient])
+    except smtplib.SMTPRecipientsRefused as e:
+        code, reply = next(iter(e.recipients.values()))
+        raise _Outcome(FAILED if code >= 500 else DEFERRED, f"{code} {reply.decode(errors='replace')}") from e
+    except smtplib.SMTPResponseException as e:
+        reply = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
+        raise _Outcome(FAILED if e.smtp_code >= 500 else DEFERRED, f"{e.smtp_code} {reply}") from e
+
+
+def send_bulletin(db: sqlite_utils.Database, week: str, subject: str, html: str, text: str,
+                  smtp: SmtpSettings, dry_run: bool = False, progress=None) -> SendReport:
+    """Send the bulletin of `week` to every active subscriber who has not had it yet."""
+    report = SendReport(week, dry_run=dry_run)
+    done = {r["subscriber_id"]: r for r in db["sends"].rows_where("week = ?", [week])}
+    pending = []
+    for subscriber in active_subscribers(db):
+        previous = done.get(subscriber.id)
+        if previous and previous["status"] == SENT:
+            report.already_sent.append(subscriber.email)
+        elif previous and previous["status"] == FAILED:
+            report.failed.append((subscriber.email, previous["error"]))
+        else:
+            pending.append((subscriber, previous))
+    if dry_run or not pending:
+        report.sent = [s.email for s, _ in pending] if dry_run else []
+        return report
+
+    sender_address = parseaddr(smtp.from_)[1]
+    domain = sender_address.rpartition("@")[2] or "localhost"
+    interval = 1.0 / smtp.rate_per_second
+    client = open_smtp(smtp)
+    unreachable = None  # set when a lost connection cannot be reopened: the rest waits for the next run
+    try:
+        for subscriber, previous in pending:
+            if unreachable:
+                report.deferred.append((subscriber.email, unreachable))
+                continue
+            # A retried message keeps its Message-ID, so that receivers can tell it is the same.
+            message_id = (previous or {}).get("message_id") or make_msgid("veille", domain=domain)
+            message = build_message(subject, smtp.from_, subscriber, html, text, message_id)
+            status, error, attempts = DEFERRED, "", (previous or {}).get("attempts") or 0
+            for attempt in range(ATTEMPTS_PER_RUN):
+                started = time.monotonic()
+                attempts += 1
+                try:
+                    _deliver(client, message, sender_address, subscriber.email)
+                    status, error = SENT, None
+                except _Outcome as outcome:
+                    status, error = outcome.status, outcome.error
+                except (smtplib.SMTPServerDisconnected, OSError) as e:
+                    status, error = DEFERRED, f"connexion perdue : {e}"
+                    client.close()
+                    try:
+                        client = open_smtp(smtp)
+                    except SmtpConnectionError as reconnect_error:
+                        unreachable = str(reconnect_error)
+                        break
+                if status != DEFERRED:
+                    break
+                time.sleep(RETRY_PAUSE_SECONDS * (attempt + 1))
+            db["sends"].upsert(
+                {"week": week, "subscriber_id": subscriber.id, "email": subscriber.email, "status": status,
+                 "message_id": message_id, "attempts": attempts, "error": error, "updated_at": utcnow()},
+                pk=("week", "subscriber_id"),
+            )
+            {SENT: report.sent, FAILED: report.failed, DEFERRED: report.deferred}[status].append(
+                subscriber.email if status == SENT else (subscriber.email, error)
+            )
+            if progress:
+                progress()
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+    return report

@@ -1,0 +1,86 @@
+"""Curator decisions: the same functions serve `veille curate` and, later, the curation pages.
+
+A decision is stored with origin `curator` and is never overwritten by the machine: re-tagging
+only replaces rows of origin `auto`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlite_utils
+
+from pipeline.archive import utcnow
+from pipeline.tagging import TAG_FACETS
+from veille.config import Taxonomy
+from veille.errors import VeilleError
+
+PLACE_FORMATS = {"departements": r"\d[\dAB]", "communes": r"\d[\dAB]\d{3}", "epci": r"\d{9}"}
+
+
+def parse_tag(spec: str, taxonomy: Taxonomy) -> tuple[str, str]:
+    """"plie" -> ("dispositifs", "plie"); "communes:33063" -> ("communes", "33063")."""
+    spec = spec.strip()
+    if ":" in spec:
+        facet, value = (part.strip() for part in spec.split(":", 1))
+        if facet not in TAG_FACETS:
+            raise VeilleError(f"facette inconnue « {facet} » (permises : {', '.join(TAG_FACETS)})")
+        if facet in PLACE_FORMATS:
+            if not re.fullmatch(PLACE_FORMATS[facet], value):
+                raise VeilleError(f"code {facet} invalide : « {value} »")
+            return facet, value
+        if value not in getattr(taxonomy, facet):
+            raise VeilleError(f"« {value} » n'est pas un slug de {facet}")
+        return facet, value
+    facet = taxonomy.facet_of(spec)
+    if facet is None:
+        raise VeilleError(
+            f"étiquette inconnue « {spec} » : donnez un slug de la taxonomie "
+            "ou facette:valeur (ex. departements:23)"
+        )
+    return facet, spec
+
+
+def curate(
+    db: sqlite_utils.Database,
+    taxonomy: Taxonomy,
+    item_id: int,
+    add: list[str] = (),
+    remove: list[str] = (),
+    reject: bool | None = None,
+    highlight: bool | None = None,
+    note: str | None = None,
+) -> dict:
+    """Record a curator decision on an item; return the item's curation row."""
+    if not db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone():
+        raise VeilleError(f"aucun article n°{item_id} dans l'archive")
+    additions = [parse_tag(spec, taxonomy) for spec in add]
+    removals = [parse_tag(spec, taxonomy) for spec in remove]
+    if len([f for f, _ in additions if f == "nature"]) > 1:
+        raise VeilleError("un article n'a qu'une nature")
+    now = utcnow()
+    with db.atomic():
+        for facet, value in additions:
+            if facet == "nature":  # a new curator nature replaces the previous one
+                db.execute("DELETE FROM tags WHERE item_id = ? AND facet = 'nature' AND origin = 'curator'",
+                           [item_id])
+            _set_curator_tag(db, item_id, facet, value, "add", now)
+        for facet, value in removals:
+            _set_curator_tag(db, item_id, facet, value, "remove", now)
+        row = {"item_id": item_id, "updated_at": now}
+        if reject is not None:
+            row["rejected"] = int(reject)
+        if highlight is not None:
+            row["highlight"] = int(highlight)
+        if note is not None:
+            row["note"] = note.strip() or None
+        db["curation"].upsert(row, pk="item_id", alter=False)
+    return db["curation"].get(item_id)
+
+
+def _set_curator_tag(db, item_id: int, facet: str, value: str, action: str, now: str) -> None:
+    db["tags"].upsert(
+        {"item_id": item_id, "facet": facet, "value": value, "origin": "curator", "action": action,
+         "score": None, "evidence": None, "updated_at": now},
+        pk=("item_id", "facet", "value", "origin"),
+    )

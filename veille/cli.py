@@ -1,0 +1,456 @@
+"""The `veille` command: thin click commands over library functions usable from Python.
+
+Messages for the user are in French; `--help` texts are in English like the README.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from veille.errors import VeilleError
+
+DEFAULT_CONFIG = "config"
+
+
+class VeilleGroup(click.Group):
+    """Reports VeilleError (and its ConfigError) as a clear message and exit code 1, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VeilleError as e:
+            click.echo(f"Erreur : {e}", err=True)
+            sys.exit(1)
+
+
+def config_option(f):
+    return click.option(
+        "--config", "config_dir", envvar="VEILLE_CONFIG", default=DEFAULT_CONFIG, show_default=True,
+        type=click.Path(file_okay=False, path_type=Path), help="Configuration folder (env VEILLE_CONFIG).",
+    )(f)
+
+
+def db_option(f):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Archive database [default: paths.db of settings.yaml].")(f)
+
+
+def subscribers_db_option(f):
+    return click.option("--subscribers-db", "subscribers_db_path", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Subscribers database [default: paths.subscribers_db of settings.yaml].")(f)
+
+
+def with_config(f):
+    """Load the config folder and pass `config` instead of `config_dir`."""
+
+    @config_option
+    @functools.wraps(f)
+    def wrapper(config_dir, **kwargs):
+        from veille.config import load_config
+
+        return f(config=load_config(config_dir), **kwargs)
+
+    return wrapper
+
+
+def _archive(config, db_path):
+    from pipeline.archive import open_db
+
+    return open_db(db_path or config.db_path)
+
+
+def _progress():
+    """A rich progress bar on stderr when it is a terminal; silent when output is redirected."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    transient=True, console=Console(stderr=True), disable=not sys.stderr.isatty())
+
+
+@click.group(cls=VeilleGroup)
+@click.version_option(package_name="veille")
+def cli():
+    """Veille: a curated news watch on employment and territorial development in Nouvelle-Aquitaine.
+
+    Collect (crawl), tag, curate, build and send the weekly bulletin, browse the archive.
+    Every command reads the configuration folder given by --config (default: ./config).
+    """
+
+
+# ---------------------------------------------------------------------- crawl
+
+
+@cli.command()
+@with_config
+@db_option
+@click.option("--sources", "sources_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sources file [default: CONFIG/sources.yaml].")
+@click.option("--only", multiple=True, metavar="ID", help="Collect only this source (repeatable).")
+def crawl(config, db_path, sources_file, only):
+    """Collect every enabled source and store the new items.
+
+    Prints one line per source: status, new items, items seen, error.
+    Exits 0 even when sources fail (each failure is recorded in source_runs);
+    exits 1 only when the configuration is invalid.
+
+    Example: veille crawl --only region-na --only dreets-na
+    """
+    from crawlers.run import run_crawl
+    from veille.config import load_sources
+
+    sources = load_sources(sources_file or config.sources_file)
+    if only:
+        unknown = sorted(set(only) - {s.id for s in sources})
+        if unknown:
+            raise VeilleError(f"source(s) inconnue(s) : {', '.join(unknown)}")
+        sources = [s.model_copy(update={"enabled": True}) if s.id in only else s.model_copy(update={"enabled": False})
+                   for s in sources]
+    enabled = [s for s in sources if s.enabled]
+    if not enabled:
+        click.echo("Aucune source active : rien à collecter.")
+        return
+    with _progress() as progress:
+        task = progress.add_task("Collecte", total=len(enabled))
+        rows = run_crawl(sources, db_path or config.db_path, config.settings.crawl,
+                         on_source_done=lambda run: progress.advance(task))
+    click.echo(format_runs(rows))
+
+
+def format_runs(rows: list[dict]) -> str:
+    width = max((len(r["source_id"]) for r in rows), default=6)
+    lines = [f"{'source':<{width}}  {'statut':<17} {'nouveaux':>8} {'vus':>5}  erreur"]
+    for r in rows:
+        status = r["status"] + (f" ({r['http_status']})" if r["http_status"] and r["status"] != "ok" else "")
+        lines.append(f"{r['source_id']:<{width}}  {status:<17} {r['items_new'] or 0:>8} {r['items_seen'] or 0:>5}"
+                     f"  {r['error'] or ''}".rstrip())
+    new = sum(r["items_new"] or 0 for r in rows)
+    failed = sum(1 for r in rows if r["status"] != "ok")
+    lines.append(f"{len(rows)} source(s), {new} nouvel(s) article(s), {failed} source(s) en erreur.")
+    return "\n".join(lines)
+
+
+@cli.command()
+@with_config
+@db_option
+@click.option("--sources", "sources_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sources file [default: CONFIG/sources.yaml].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
+def sources(config, db_path, sources_file, as_json):
+    """Every source with its health: last success, last error, items per week, silent or failing."""
+    from dataclasses import asdict
+
+    from pipeline.health import source_health
+    from veille.config import load_sources
+
+    health = source_health(_archive(config, db_path), load_sources(sources_file or config.sources_file))
+    if as_json:
+        for h in health:
+            click.echo(json.dumps(asdict(h), ensure_ascii=False))
+        return
+    for h in health:
+        click.echo(f"{h.id}  [{h.state}]  {h.type}  {h.items_per_week}/sem.  "
+                   f"dernier succès : {h.last_success_at or '—'}  dernier article : {h.last_item_at or '—'}")
+        if h.last_error:
+            click.echo(f"    dernière erreur ({h.last_error_at}) : {h.last_error}")
+
+
+# ------------------------------------------------------------------------ tag
+
+
+@cli.command()
+@with_config
+@db_option
+@click.option("--all", "everything", is_flag=True, help="Re-tag every item (curator decisions are kept).")
+@click.option("--jsonl", "jsonl_in", type=click.File("r", encoding="utf-8"),
+              help='Tag documents from a JSONL file ({"id","title","text","url"?} a line); no database.')
+@click.option("--out", "jsonl_out", type=click.File("w", encoding="utf-8"), default="-",
+              help="Output of --jsonl [default: stdout].")
+def tag(config, db_path, everything, jsonl_in, jsonl_out):
+    """Tag items not yet tagged: nature, themes, dispositifs, places.
+
+    With --jsonl, tag documents from a file instead and write one JSON line per document.
+
+    Example: veille tag --jsonl docs.jsonl --out tags.jsonl
+    """
+    from pipeline.tagging import tag_document, tag_items
+
+    if jsonl_in:
+        for number, line in enumerate(jsonl_in, start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                if not isinstance(doc, dict) or "id" not in doc:
+                    raise ValueError("objet avec un champ « id » attendu")
+            except ValueError as e:
+                click.echo(f"ligne {number} ignorée : {e}", err=True)
+                continue
+            result = tag_document(config.taxonomy, str(doc["id"]), str(doc.get("title") or ""),
+                                  str(doc.get("text") or ""))
+            jsonl_out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return
+    db = _archive(config, db_path)
+    count = db.execute("SELECT COUNT(*) FROM items" + ("" if everything else " WHERE tagged_at IS NULL")).fetchone()[0]
+    with _progress() as progress:
+        task = progress.add_task("Étiquetage", total=count)
+        report = tag_items(db, config.taxonomy, everything, progress=lambda: progress.advance(task))
+    click.echo(f"{report.items} article(s) étiqueté(s).")
+    if everything:
+        for tag_name in sorted(set(report.gained) | set(report.lost)):
+            click.echo(f"  {tag_name} : +{report.gained[tag_name]} −{report.lost[tag_name]}")
+
+
+@cli.command()
+@with_config
+@db_option
+@click.argument("item_id", type=int)
+@click.option("--add", multiple=True, metavar="TAG", help="Add a tag: a taxonomy slug or facet:value.")
+@click.option("--remove", multiple=True, metavar="TAG", help="Remove a tag (an automatic one stays removed).")
+@click.option("--reject/--unreject", default=None, help="Mark the item off-topic (out of the bulletin).")
+@click.option("--highlight/--no-highlight", default=None, help="Put the item 'À la une'.")
+@click.option("--note", help="A note shown with the item in the bulletin ('' clears it).")
+def curate(config, db_path, item_id, add, remove, reject, highlight, note):
+    """Record a curator decision on an item; the machine never overwrites it.
+
+    Example: veille curate 42 --add tzcld --remove departements:86 --highlight
+    """
+    from pipeline.archive import effective_tags
+    from pipeline.curation import curate as record
+
+    db = _archive(config, db_path)
+    row = record(db, config.taxonomy, item_id, list(add), list(remove), reject, highlight, note)
+    tags = effective_tags(db, [item_id])[item_id]
+    click.echo(f"Article {item_id} : " + " ; ".join(f"{f} = {', '.join(v)}" for f, v in sorted(tags.items())))
+    flags = [name for name, key in (("écarté", "rejected"), ("à la une", "highlight")) if row.get(key)]
+    if flags or row.get("note"):
+        click.echo("  " + ", ".join(flags) + (f" — note : {row['note']}" if row.get("note") else ""))
+
+
+@cli.command()
+@with_config
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--since", help="First day (YYYY-MM-DD) of first_seen_at.")
+@click.option("--until", help="Last day (YYYY-MM-DD) of first_seen_at.")
+@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Output file [default: stdout].")
+def export(config, db_path, fmt, since, until, out):
+    """Every item with its effective tags (curator decisions applied).
+
+    Example: veille export --format csv --since 2026-11-01 --out novembre.csv
+    """
+    from datetime import date
+
+    from pipeline.export import export_records, to_csv_rows, to_jsonl
+
+    for value, name in ((since, "--since"), (until, "--until")):
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise VeilleError(f"{name} : date invalide « {value} » (format AAAA-MM-JJ)") from None
+    records = export_records(_archive(config, db_path), since, until)
+    if fmt == "jsonl":
+        for record in records:
+            out.write(to_jsonl(record) + "\n")
+    else:
+        for chunk in to_csv_rows(records):
+            out.write(chunk)
+
+
+# ------------------------------------------------------------------- bulletin
+
+
+@cli.group()
+def bulletin():
+    """Build and send the weekly bulletin."""
+
+
+def _week_option(f):
+    return click.option("--week", help="ISO week YYYY-Www [default: the current week, Paris time].")(f)
+
+
+@bulletin.command("build")
+@with_config
+@db_option
+@_week_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: paths.bulletins of settings.yaml].")
+def bulletin_build(config, db_path, week, out_dir):
+    """Render the bulletin of an ISO week (HTML + plain text) and print the paths.
+
+    Example: veille bulletin build --week 2026-W48
+    """
+    from newsletter.bulletin import build_bulletin, current_week
+
+    week = week or current_week()
+    html_path, text_path, data = build_bulletin(_archive(config, db_path), week, out_dir or config.bulletins_dir,
+                                                config.settings, config.taxonomy)
+    click.echo(f"Bulletin {week} : {data.count} article(s).")
+    click.echo(str(html_path))
+    click.echo(str(text_path))
+
+
+@bulletin.command("send")
+@with_config
+@db_option
+@subscribers_db_option
+@_week_option
+@click.option("--dry-run", is_flag=True, help="List who would receive it; send nothing.")
+def bulletin_send(config, db_path, subscribers_db_path, week, dry_run):
+    """Send the bulletin of an ISO week to the subscribers over SMTP.
+
+    Idempotent per (week, subscriber): a re-run sends only what is missing.
+
+    Example: veille bulletin send --week 2026-W48 --dry-run
+    """
+    from newsletter.bulletin import build_bulletin, current_week
+    from newsletter.send import send_bulletin
+    from newsletter.subscribers import open_subscribers_db
+
+    week = week or current_week()
+    html_path, text_path, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir,
+                                                config.settings, config.taxonomy)
+    subscribers = open_subscribers_db(subscribers_db_path or config.subscribers_db_path)
+    report = send_bulletin(subscribers, week, f"{data.title} — {data.period}",
+                           html_path.read_text(encoding="utf-8"), text_path.read_text(encoding="utf-8"),
+                           config.settings.smtp, dry_run=dry_run)
+    click.echo(format_send_report(report))
+
+
+def format_send_report(report) -> str:
+    verb = "serait envoyé à" if report.dry_run else "envoyé à"
+    lines = [f"Bulletin {report.week} {verb} {len(report.sent)} abonné·e(s) ; "
+             f"déjà reçu : {len(report.already_sent)} ; échec définitif : {len(report.failed)} ; "
+             f"reporté : {len(report.deferred)}."]
+    lines += [f"  {email}" for email in report.sent] if report.dry_run else []
+    lines += [f"  échec {email} : {error}" for email, error in report.failed]
+    lines += [f"  reporté {email} : {error}" for email, error in report.deferred]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- subscribers
+
+
+@cli.group()
+def subscribers():
+    """Manage subscribers and their preferences (separate database, never served)."""
+
+
+def _subscribers_db(config, path):
+    from newsletter.subscribers import open_subscribers_db
+
+    return open_subscribers_db(path or config.subscribers_db_path)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@subscribers.command("add")
+@with_config
+@subscribers_db_option
+@click.argument("email")
+@click.option("--name", help="Display name.")
+@click.option("--departements", help="Départements followed, INSEE codes: 23,87 (default: all).")
+@click.option("--themes", help="Themes followed, slugs: publics,entreprises (default: all).")
+def subscribers_add(config, subscribers_db_path, email, name, departements, themes):
+    """Add a subscriber. Example: veille subscribers add marie@example.org --departements 23,87"""
+    from newsletter.subscribers import add_subscriber
+
+    s = add_subscriber(_subscribers_db(config, subscribers_db_path), email, name, _split(departements),
+                       _split(themes))
+    click.echo(f"Abonné·e ajouté·e : {s.email}")
+
+
+@subscribers.command("remove")
+@with_config
+@subscribers_db_option
+@click.argument("email")
+def subscribers_remove(config, subscribers_db_path, email):
+    """Unsubscribe an address (its send history is kept)."""
+    from newsletter.subscribers import remove_subscriber
+
+    s = remove_subscriber(_subscribers_db(config, subscribers_db_path), email)
+    click.echo(f"Désabonné·e : {s.email}")
+
+
+@subscribers.command("list")
+@with_config
+@subscribers_db_option
+def subscribers_list(config, subscribers_db_path):
+    """List active subscribers with their preferences."""
+    from newsletter.subscribers import active_subscribers
+
+    for s in active_subscribers(_subscribers_db(config, subscribers_db_path)):
+        click.echo(f"{s.email}\t{s.name or ''}\tdépartements={','.join(s.departements) or 'tous'}"
+                   f"\tthèmes={','.join(s.themes) or 'tous'}")
+
+
+@subscribers.command("import")
+@with_config
+@subscribers_db_option
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def subscribers_import(config, subscribers_db_path, csv_file):
+    """Import subscribers from a CSV file: email[,name,departements,themes].
+
+    Bad lines are reported and skipped; the exit code is 1 if any line was refused.
+    """
+    from newsletter.subscribers import import_subscribers
+
+    added, problems = import_subscribers(_subscribers_db(config, subscribers_db_path), csv_file)
+    click.echo(f"{added} abonné·e(s) importé·e(s).")
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    if problems:
+        sys.exit(1)
+
+
+# ----------------------------------------------------------- serve, schedule, demo
+
+
+@cli.command()
+@with_config
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
+def serve(config, db_path, host, port):
+    """Browse and query the archive with Datasette (the subscribers database is never served)."""
+    from veille.server import serve as run_server
+
+    path = db_path or config.db_path
+    click.echo(f"Archive {path} sur http://{host}:{port}/ (Ctrl-C pour arrêter)")
+    run_server(path, config.settings, host, port)
+
+
+@cli.command()
+@with_config
+@db_option
+@subscribers_db_option
+def schedule(config, db_path, subscribers_db_path):
+    """Run the scheduler: crawl, tag and send the bulletin at the times of settings.yaml.
+
+    Each job runs as a subprocess of this same command line tool.
+    """
+    from veille.schedule import run_scheduler
+
+    run_scheduler(config, db_path, subscribers_db_path)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo/out"),
+              show_default=True, help="Where every output of the demo goes (emptied first).")
+@click.option("--site", "site_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo/site"),
+              show_default=True, help="Fixture sources of the demo site.")
+@config_option
+def demo(out_dir, site_dir, config_dir):
+    """The offline demo: serve a fixture news site on 127.0.0.1, crawl it, tag, build the
+    bulletin of this week and deliver it to demo subscribers through a local SMTP server."""
+    from veille.demo import run_demo
+
+    run_demo(out_dir, site_dir, config_dir, echo=click.echo)
