@@ -17,6 +17,10 @@ from crawlers.items import Article
 from pipeline.text import html_to_text
 
 
+# Warnings feedparser raises on feeds it read fine (a missing or odd Content-Type header).
+_HARMLESS = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+
+
 class FeedError(Exception):
     """The body is not a usable feed (message in French, for source_runs)."""
 
@@ -28,14 +32,15 @@ def parse_feed(body: bytes, url: str, source_id: str, content_type: str = "") ->
         sanitize_html=True,
         resolve_relative_uris=True,
     )
-    if not parsed.entries:
-        # Zero entries and bozo is a parse failure, not an empty feed.
+    articles = [a for a in (_article(entry, url, source_id) for entry in parsed.entries) if a]
+    if not articles:
+        # No usable entry and a parse error is a failure to record, not an empty feed.
         if not parsed.get("version"):
             raise FeedError("la réponse n'est pas un flux RSS ou Atom")
-        if parsed.bozo:
-            reason = parsed.get("bozo_exception")
+        reason = parsed.get("bozo_exception")
+        if parsed.bozo and not isinstance(reason, _HARMLESS):
             raise FeedError(f"flux illisible : {type(reason).__name__} : {reason}"[:500])
-    return [a for a in (_article(entry, url, source_id) for entry in parsed.entries) if a]
+    return articles
 
 
 def _article(entry: feedparser.FeedParserDict, feed_url: str, source_id: str) -> Article | None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
     ConnectionRefusedError,
@@ -57,13 +65,14 @@ def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
     if isinstance(exc, HttpError):
         code = exc.response.status
         return HTTP_ERROR, f"réponse HTTP {code}", code
-    if isinstance(exc, (TwistedTimeoutError, TCPTimedOutError, TimeoutError)):
+    if isinstance(exc, (DownloadTimeoutError, TwistedTimeoutError, TCPTimedOutError, TimeoutError)):
         return TIMEOUT, "pas de réponse dans le délai imparti", None
-    if isinstance(exc, DNSLookupError):
+    if isinstance(exc, (CannotResolveHostError, DNSLookupError)):
         return CONNECTION_ERROR, "nom de domaine introuvable", None
-    if isinstance(exc, (ConnectionRefusedError, ConnectionLost, ResponseNeverReceived)):
+    if isinstance(exc, (DownloadConnectionRefusedError, DownloadFailedError, ResponseDataLossError,
+                        ConnectionRefusedError, ConnectionLost, ResponseNeverReceived)):
         return CONNECTION_ERROR, f"connexion impossible ou interrompue ({type(exc).__name__})", None
-    if "larger than download max size" in str(exc):
+    if isinstance(exc, DownloadCancelledError) and "max size" in str(exc):
         return TOO_LARGE, "réponse trop volumineuse, abandonnée", None
     if isinstance(exc, IgnoreRequest):
         message = str(exc)

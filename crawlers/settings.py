@@ -34,6 +34,10 @@ def scrapy_settings(crawl: CrawlSettings, db_path: Path | str) -> dict:
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "ERROR",
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawlers.middlewares.SharedRobotsTxtMiddleware": 100,
+        },
         "ITEM_PIPELINES": {
             "crawlers.pipelines.CanonicalUrlPipeline": 100,
             "crawlers.pipelines.ArchivePipeline": 900,

@@ -154,7 +154,8 @@ def render_index(sources: list[FixtureSource]) -> str:
 
 
 class FixtureSiteHandler(BaseHTTPRequestHandler):
-    """Serves `self.server.sources`; subclasses add routes by overriding `route`."""
+    """Serves `self.server.sources`; subclasses add routes by overriding `route`, which returns
+    (status, content type, body[, extra headers]) or None for a 404."""
 
     server_version = "VeilleFixtureSite/1.0"
 
@@ -163,9 +164,11 @@ class FixtureSiteHandler(BaseHTTPRequestHandler):
         response = self.route(path)
         if response is None:
             response = (404, "text/html; charset=utf-8", b"<h1>Page introuvable</h1>")
-        status, content_type, body = response
+        status, content_type, body, *extra = response
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (extra[0] if extra else {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real loopback HTTP server, a config folder per test, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mockserver():
+    """Base URL of tests/mockserver.py, run in a subprocess on a free loopback port."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "mockserver.py")],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    url = process.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), url
+    yield url
+    process.stdin.close()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def config_dir(tmp_path) -> Path:
+    """A config folder with the project's taxonomy, settings fit for loopback tests and no sources."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    shutil.copy(ROOT / "config" / "taxonomy.yaml", folder / "taxonomy.yaml")
+    settings = {
+        "paths": {"db": "data/veille.db", "subscribers_db": "data/subscribers.db", "bulletins": "data/bulletins"},
+        "public_url": "https://veille.example.org",
+        "secret": "test-secret",
+        "crawl": {"timeout": 1.5, "retry_times": 0, "download_delay": 0, "autothrottle": False,
+                  "concurrent_requests_per_domain": 4},
+    }
+    (folder / "settings.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    (folder / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
+    return folder
+
+
+def write_sources(config_dir: Path, sources: list[dict]) -> Path:
+    path = config_dir / "sources.yaml"
+    path.write_text(yaml.safe_dump({"sources": sources}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_veille(*args: str, check: bool = True, timeout: float = 120, env: dict | None = None):
+    """Run the real CLI in a subprocess (Twisted's reactor starts once per process)."""
+    result = subprocess.run([sys.executable, "-m", "veille", *args], capture_output=True, text=True,
+                            timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"veille {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
