@@ -58,12 +58,13 @@ class Subscriber:
 
 
 def normalize_email(address: str) -> str:
-    """A deliverable-looking address, normalised (domain lower-cased, IDNA); refused otherwise."""
+    """A deliverable-looking address, normalised and lower-cased (so that one person is one
+    subscriber whatever the capitals); refused otherwise."""
     address = (address or "").strip()
     if any(c in address for c in "\r\n\0,;<>"):
         raise VeilleError(f"adresse refusée « {address!r} » : caractères interdits")
     try:
-        return validate_email(address, check_deliverability=False).normalized
+        return validate_email(address, check_deliverability=False).normalized.lower()
     except EmailNotValidError as e:
         raise VeilleError(f"adresse refusée « {address} » : {e}") from None
 

@@ -188,3 +188,10 @@ def test_cli_refuses_invalid_sources_and_runs_nothing(tmp_path, config_dir):
     assert result.returncode == 1
     assert "ligne 4 (sources[0].type)" in result.stderr and "Traceback" not in result.stderr
     assert not (config_dir.parent / "data" / "veille.db").exists()
+
+
+def test_settings_bad_schedule(tmp_path):
+    path = write(tmp_path, "schedule:\n  timezone: Europe/Pariss\n  crawl: '0 25 * * *'\n", "settings.yaml")
+    problems, _ = problems_of(load_settings, path, {})
+    assert [(p[0], p[1]) for p in problems] == [(2, "schedule.timezone"), (3, "schedule.crawl")]
+    assert "fuseau horaire inconnu" in problems[0][2] and "cron invalide" in problems[1][2]

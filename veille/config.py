@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from cssselect import GenericTranslator, SelectorError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -208,6 +210,24 @@ class ScheduleSettings(_Strict):
     crawl: str = "0 6,12,18 * * *"
     tag: str = "30 6,12,18 * * *"
     bulletin: str = "0 8 * * mon"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"fuseau horaire inconnu « {value} »") from None
+        return value
+
+    @field_validator("crawl", "tag", "bulletin")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as e:
+            raise ValueError(f"expression cron invalide « {value} » ({e})") from None
+        return value
 
 
 class BulletinSettings(_Strict):

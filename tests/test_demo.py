@@ -1,0 +1,39 @@
+"""`veille demo` end to end: fixture site -> crawl -> tag -> bulletin -> SMTP -> .eml files."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+
+import sqlite_utils
+
+from tests.conftest import ROOT, run_veille
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    result = run_veille("demo", "--out", str(out), "--config", str(ROOT / "config"), timeout=300)
+    db = sqlite_utils.Database(out / "veille.db")
+    assert db["items"].count >= 20
+    assert {r["status"] for r in db["source_runs"].rows} == {"ok"}
+    assert db.execute("SELECT COUNT(*) FROM items WHERE tagged_at IS NULL").fetchone()[0] == 0
+    html = next((out / "bulletins").glob("bulletin-*.html"))
+    text = html.with_suffix(".txt")
+    assert text.exists() and "Initiatives locales" in html.read_text(encoding="utf-8")
+    messages = sorted((out / "mail").glob("*.eml"))
+    assert len(messages) == 3
+    message = email.message_from_bytes(messages[0].read_bytes(), policy=policy.default)
+    assert "Veille emploi et territoires" in message["Subject"]
+    assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+    for path in (html, text, out / "mail", out / "veille.db"):
+        assert str(path) in result.stdout
+    assert "veille serve --db" in result.stdout
+
+
+def test_demo_rerun_starts_clean(tmp_path):
+    out = tmp_path / "out"
+    run_veille("demo", "--out", str(out), "--config", str(ROOT / "config"), timeout=300)
+    (out / "keep.txt").write_text("not the demo's", encoding="utf-8")
+    run_veille("demo", "--out", str(out), "--config", str(ROOT / "config"), timeout=300)
+    assert len(list((out / "mail").glob("*.eml"))) == 3  # not 6: the previous run's outputs were replaced
+    assert (out / "keep.txt").exists()

@@ -1,0 +1,24 @@
+"""The scheduler's jobs and their triggers (the jobs themselves run the CLI, tested elsewhere)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from tests.conftest import ROOT
+from veille.config import load_config
+from veille.schedule import build_scheduler, previous_week
+
+
+def test_jobs_follow_the_settings():
+    scheduler = build_scheduler(load_config(ROOT / "config"))
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"crawl", "tag", "bulletin"}
+    monday = datetime(2026, 11, 30, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    next_bulletin = jobs["bulletin"].trigger.get_next_fire_time(None, monday)
+    assert (next_bulletin.weekday(), next_bulletin.hour) == (0, 8)
+    assert all(j.coalesce and j.max_instances == 1 and j.misfire_grace_time == 3600 for j in jobs.values())
+
+
+def test_bulletin_covers_the_week_before():
+    assert previous_week(datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)) == "2026-W48"

@@ -1,0 +1,186 @@
+"""Subscribers and sending over a real SMTP server (aiosmtpd on a free loopback port)."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+import newsletter.send as send_module
+from newsletter.send import SmtpConnectionError, send_bulletin
+from newsletter.smtp_sink import EmlSaver, free_port
+from newsletter.subscribers import (
+    active_subscribers,
+    add_subscriber,
+    import_subscribers,
+    open_subscribers_db,
+    remove_subscriber,
+)
+from veille.config import SmtpSettings
+from veille.errors import VeilleError
+
+HTML = "<html><body><p>Bulletin</p></body></html>"
+TEXT = "Bulletin"
+
+
+class Server:
+    """An SMTP server whose answers the test chooses: refuse some recipients, fail some DATA."""
+
+    def __init__(self, folder, refuse=(), data_failures=None):
+        self.saver = EmlSaver(folder)
+        self.refuse = dict(refuse)  # address -> reply
+        self.data_failures = list(data_failures or [])  # replies for the next DATA commands
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.data_failures:
+            return self.data_failures.pop(0)
+        return await self.saver.handle_DATA(server, session, envelope)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        return SmtpSettings(host="127.0.0.1", port=self.controller.port, rate_per_second=1000,
+                            **{"from": "Veille <veille@example.org>"})
+
+    def received(self):
+        return sorted(p.name.split("-", 1)[1][:-4] for p in self.saver.folder.glob("*.eml"))
+
+
+@pytest.fixture(autouse=True)
+def no_retry_pause(monkeypatch):
+    monkeypatch.setattr(send_module, "RETRY_PAUSE_SECONDS", 0.01)
+
+
+@pytest.fixture
+def subscribers(tmp_path):
+    db = open_subscribers_db(tmp_path / "subscribers.db")
+    for address in ("a@example.org", "b@example.org", "c@example.org"):
+        add_subscriber(db, address, name=address[0].upper())
+    return db
+
+
+def send(db, server, week="2026-W48", **kwargs):
+    return send_bulletin(db, week, "Bulletin 2026-W48", HTML, TEXT, server.smtp, **kwargs)
+
+
+def test_send_once_then_rerun_sends_nothing(tmp_path, subscribers):
+    with Server(tmp_path / "mail") as server:
+        report = send(subscribers, server)
+        assert sorted(report.sent) == ["a@example.org", "b@example.org", "c@example.org"]
+        again = send(subscribers, server)
+        assert again.sent == [] and len(again.already_sent) == 3
+        assert server.received() == ["a@example.org", "b@example.org", "c@example.org"]
+        next_week = send(subscribers, server, week="2026-W49")
+        assert len(next_week.sent) == 3
+    message = email.message_from_bytes((tmp_path / "mail").glob("0001-*.eml").__next__().read_bytes(),
+                                       policy=policy.default)
+    assert message["Subject"] == "Bulletin 2026-W48" and message["Message-ID"] and message["Date"]
+    assert message["To"] == "A <a@example.org>"
+    assert message.get_body(("plain",)).get_content().strip() == TEXT
+    assert "Bulletin" in message.get_body(("html",)).get_content()
+
+
+def test_dry_run_sends_nothing(tmp_path, subscribers):
+    with Server(tmp_path / "mail") as server:
+        report = send(subscribers, server, dry_run=True)
+        assert len(report.sent) == 3 and server.received() == []
+        assert len(send(subscribers, server).sent) == 3
+
+
+def test_permanent_refusal_is_recorded_and_not_retried(tmp_path, subscribers):
+    with Server(tmp_path / "mail", refuse={"b@example.org": "550 5.1.1 mailbox unknown"}) as server:
+        report = send(subscribers, server)
+        assert sorted(report.sent) == ["a@example.org", "c@example.org"]
+        assert report.failed == [("b@example.org", "550 5.1.1 mailbox unknown")]
+        again = send(subscribers, server)
+        assert again.sent == [] and again.failed == report.failed
+    row = subscribers["sends"].get(("2026-W48", 2))
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+
+
+def test_temporary_refusal_is_retried(tmp_path, subscribers):
+    with Server(tmp_path / "mail", data_failures=["451 4.3.0 try again later"]) as server:
+        report = send(subscribers, server)
+        assert len(report.sent) == 3 and report.deferred == []
+        assert server.received() == ["a@example.org", "b@example.org", "c@example.org"]
+    assert subscribers["sends"].get(("2026-W48", 1))["attempts"] == 2
+
+
+def test_dropped_connection_then_resumed_run(tmp_path, subscribers):
+    # The connection drops on the second message, three times: that message is deferred.
+    with Server(tmp_path / "mail") as server:
+        server.saver_calls = 0
+        original = server.handle_DATA
+
+        async def drop_second(srv, session, envelope):
+            if "b@example.org" in envelope.rcpt_tos and server.saver_calls < 3:
+                server.saver_calls += 1
+                srv.transport.close()
+                return "421 closing"
+            return await original(srv, session, envelope)
+
+        server.handle_DATA = drop_second
+        first = send(subscribers, server)
+        assert sorted(first.sent) == ["a@example.org", "c@example.org"]
+        assert [e for e, _ in first.deferred] == ["b@example.org"]
+        resumed = send(subscribers, server)
+        assert resumed.sent == ["b@example.org"] and len(resumed.already_sent) == 2
+        assert server.received() == ["a@example.org", "b@example.org", "c@example.org"]  # once each
+
+
+def test_unreachable_server_is_a_clear_error(subscribers):
+    smtp = SmtpSettings(host="127.0.0.1", port=free_port(), timeout=2)
+    with pytest.raises(SmtpConnectionError, match="injoignable"):
+        send_bulletin(subscribers, "2026-W48", "s", HTML, TEXT, smtp)
+    assert subscribers["sends"].count == 0
+
+
+# ---------------------------------------------------------------- subscribers
+
+
+def test_subscriber_validation(tmp_path):
+    db = open_subscribers_db(tmp_path / "s.db")
+    s = add_subscriber(db, "  Marie.Dupont@Example.ORG ", "Marie", ["23", "87"], ["publics"])
+    assert (s.email, s.departements, s.themes) == ("marie.dupont@example.org", ["23", "87"], ["publics"])
+    for bad in ("pas-une-adresse", "a@b", "x@example.org\r\nBcc: victim@example.org", "a@example.org, b@example.org"):
+        with pytest.raises(VeilleError, match="adresse refusée"):
+            add_subscriber(db, bad)
+    with pytest.raises(VeilleError, match="déjà abonné"):
+        add_subscriber(db, "MARIE.dupont@example.org")
+    with pytest.raises(VeilleError, match="département"):
+        add_subscriber(db, "x@example.org", departements=["75"])
+    with pytest.raises(VeilleError, match="thème"):
+        add_subscriber(db, "x@example.org", themes=["sport"])
+    remove_subscriber(db, "marie.dupont@example.org")
+    assert active_subscribers(db) == []
+    add_subscriber(db, "marie.dupont@example.org")  # coming back is allowed
+    assert len(active_subscribers(db)) == 1
+
+
+def test_import_reports_bad_lines(tmp_path):
+    db = open_subscribers_db(tmp_path / "s.db")
+    csv_file = tmp_path / "abonnes.csv"
+    csv_file.write_text("email,name,departements,themes\n"
+                        "a@example.org,Anne,33,publics\n"
+                        "pas-une-adresse,Bob,,\n"
+                        "c@example.org,Chloé,23;87,\n"
+                        "a@example.org,Anne bis,,\n", encoding="utf-8")
+    added, problems = import_subscribers(db, csv_file)
+    assert added == 2
+    assert [p.split(" :")[0] for p in problems] == ["ligne 3", "ligne 5"]
+    assert [s.departements for s in active_subscribers(db)] == [["33"], ["23", "87"]]
