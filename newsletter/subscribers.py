@@ -12,7 +12,7 @@ import sqlite_utils
 from email_validator import EmailNotValidError, validate_email
 from sqlite_utils import Migrations
 
-from pipeline.archive import utcnow
+from pipeline.archive import open_migrated, utcnow
 from pipeline.territories import DEPARTEMENTS
 from veille.config import THEMES
 from veille.errors import VeilleError
@@ -39,13 +39,7 @@ def m001_tables(db: sqlite_utils.Database) -> None:
 
 
 def open_subscribers_db(path: Path | str) -> sqlite_utils.Database:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite_utils.Database(path)
-    db.execute("PRAGMA busy_timeout = 10000")
-    db.enable_wal()
-    migrations.apply(db)
-    return db
+    return open_migrated(path, migrations)
 
 
 @dataclass

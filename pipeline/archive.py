@@ -100,15 +100,20 @@ def m003_effective_tags_view(db: sqlite_utils.Database) -> None:
     )
 
 
-def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the archive at `path`, in WAL mode, with every migration applied."""
+def open_migrated(path: Path | str, migration_set: Migrations) -> sqlite_utils.Database:
+    """Open (creating if needed) a SQLite file in WAL mode, with every migration of the set applied."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA busy_timeout = 10000")
     db.enable_wal()
-    migrations.apply(db)
+    migration_set.apply(db)
     return db
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """Open the archive at `path`, creating or migrating it."""
+    return open_migrated(path, migrations)
 
 
 # --------------------------------------------------------------------- writes
