@@ -14,8 +14,8 @@ from scrapy.crawler import CrawlerProcess
 
 from crawlers.runs import SourceRun
 from crawlers.settings import scrapy_settings
-from crawlers.spiders.feeds import FeedSpider
-from pipeline.archive import open_db, sync_sources
+from crawlers.spiders.sources import SourcesSpider, source_done
+from pipeline.archive import open_db, sync_sources, utcnow
 from veille.config import CrawlSettings, Source
 
 
@@ -28,28 +28,28 @@ def run_crawl(
     db_path: Path | str,
     crawl: CrawlSettings,
     on_source_done: Callable[[SourceRun], None] | None = None,
-) -> list[dict]:
-    """Collect `sources` (the enabled ones) and return this crawl's source_runs rows."""
+) -> tuple[list[dict], dict]:
+    """Collect the enabled `sources`; return this crawl's source_runs rows and its crawls row."""
     enabled = [s for s in sources if s.enabled]
     crawl_id = new_crawl_id()
     db = open_db(db_path)
     sync_sources(db, sources)
+    with db.atomic():
+        # Runs left "running" by a crawl that was killed say so; their sources are collected again now.
+        db.execute("UPDATE source_runs SET status = 'interrupted', error = 'collecte interrompue' "
+                   "WHERE status = 'running'")
+        db["source_runs"].insert_all(
+            [{**SourceRun(crawl_id, s.id, status="running").as_row()} for s in enabled])
     db.close()
-    feeds = [s for s in enabled if s.type == "rss"]
-    skipped = [s for s in enabled if s.type != "rss"]
-    if feeds:
+    if enabled:
         process = CrawlerProcess(scrapy_settings(crawl, db_path))
-        process.crawl(FeedSpider, sources=feeds, crawl_id=crawl_id, on_source_done=on_source_done)
+        crawler = process.create_crawler(SourcesSpider)
+        if on_source_done:
+            crawler.signals.connect(on_source_done, signal=source_done)
+        process.crawl(crawler, sources=enabled, crawl_id=crawl_id)
         process.start()
     db = open_db(db_path)
-    for source in skipped:
-        # html and sitemap sources come with the next collection stage; say so rather than skip silently.
-        run = SourceRun(crawl_id, source.id)
-        run.fail("error", f"type de source « {source.type} » pas encore pris en charge")
-        run.finished_at = run.started_at
-        db["source_runs"].insert(run.as_row())
-        if on_source_done:
-            on_source_done(run)
     rows = list(db["source_runs"].rows_where("crawl_id = ?", [crawl_id], order_by="source_id"))
+    figures = next(db["crawls"].rows_where("id = ?", [crawl_id]), {"id": crawl_id, "finished_at": utcnow()})
     db.close()
-    return rows
+    return rows, figures

@@ -35,6 +35,7 @@ PARSE_ERROR = "parse_error"
 TOO_LARGE = "too_large"
 BLOCKED_BY_ROBOTS = "blocked_by_robots"
 REDIRECT_LOOP = "redirect_loop"
+NOT_HTML = "not_html"  # an article link to a PDF, an image…: not extracted
 ERROR = "error"
 
 
@@ -49,14 +50,27 @@ class SourceRun:
     items_seen: int = 0
     items_new: int = 0
     error: str | None = None
+    unchanged: bool = False  # the feed, listing or sitemap answered 304 Not Modified
+    page_errors: list[dict] = field(default_factory=list)  # per-article failures
+    validators: list[dict] = field(default_factory=list)  # ETag/Last-Modified to keep once collected
 
     def fail(self, status: str, error: str, http_status: int | None = None) -> None:
         self.status, self.error = status, error
         if http_status is not None:
             self.http_status = http_status
 
+    def add_page_error(self, url: str, status: str, error: str, http_status: int | None = None) -> None:
+        self.page_errors.append({"url": url, "status": status, "http_status": http_status, "error": error})
+
     def as_row(self) -> dict:
-        return asdict(self)
+        """The source_runs row: page errors are counted, and summarised when the source itself is ok."""
+        row = {k: v for k, v in asdict(self).items() if k not in ("unchanged", "page_errors", "validators")}
+        row["items_failed"] = len(self.page_errors)
+        if self.page_errors and self.status == OK:
+            first = self.page_errors[0]
+            row["error"] = (f"{len(self.page_errors)} page(s) en échec, dont {first['url']} : "
+                            f"{first['status']} ({first['error']})")
+        return row
 
 
 def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
@@ -74,6 +88,8 @@ def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
         return CONNECTION_ERROR, f"connexion impossible ou interrompue ({type(exc).__name__})", None
     if isinstance(exc, DownloadCancelledError) and "max size" in str(exc):
         return TOO_LARGE, "réponse trop volumineuse, abandonnée", None
+    if isinstance(exc, IgnoreRequest) and "DOWNLOAD_MAXSIZE" in str(exc):
+        return TOO_LARGE, "réponse compressée trop volumineuse une fois décompressée, refusée", None
     if isinstance(exc, IgnoreRequest):
         message = str(exc)
         if "robots.txt" in message:

@@ -16,7 +16,7 @@ def scrapy_settings(crawl: CrawlSettings, db_path: Path | str) -> dict:
     max_bytes = int(crawl.max_size_mb * 1024 * 1024)
     return {
         "BOT_NAME": "veille",
-        "USER_AGENT": crawl.user_agent,
+        "USER_AGENT": crawl.full_user_agent,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "CONCURRENT_REQUESTS": 16,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
@@ -37,9 +37,14 @@ def scrapy_settings(crawl: CrawlSettings, db_path: Path | str) -> dict:
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawlers.middlewares.SharedRobotsTxtMiddleware": 100,
+            "crawlers.middlewares.KnownArticlesMiddleware": 110,
+            # Between robots.txt and the HTTP layer: sees the final request, and 304s before retries.
+            "crawlers.middlewares.ConditionalGetMiddleware": 560,
         },
         "ITEM_PIPELINES": {
             "crawlers.pipelines.CanonicalUrlPipeline": 100,
+            "crawlers.pipelines.FingerprintPipeline": 200,
+            "crawlers.pipelines.DuplicatesPipeline": 300,
             "crawlers.pipelines.ArchivePipeline": 900,
         },
         "VEILLE_DB": str(db_path),

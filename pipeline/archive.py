@@ -7,6 +7,9 @@ Tables:
 - `tags`: every tag with its origin, `auto` (the machine) or `curator`; a curator row with
   action `remove` cancels an automatic tag;
 - `curation`: per-item curator decisions (rejected, highlight, note);
+- `duplicates`, `minhashes`: exact copies seen at other URLs, and near-duplicate signatures;
+- `http_validators`: ETag/Last-Modified per feed, listing and sitemap URL (conditional GET);
+- `page_errors`: per-article failures; `crawls`: the figures of each crawl;
 - view `effective_tags`: what an item is tagged with once curator decisions are applied.
 
 The schema is created and migrated in code by `open_db`, idempotently: each migration runs once,
@@ -97,6 +100,44 @@ def m003_effective_tags_view(db: sqlite_utils.Database) -> None:
                 WHERE c.item_id = t.item_id AND c.facet = 'nature'
                   AND c.origin = 'curator' AND c.action = 'add'))
         """,
+    )
+
+
+@migrations()
+def m004_collection(db: sqlite_utils.Database) -> None:
+    # The followed link (canonical form), so a known article is never fetched again even when the
+    # page declares another canonical URL; near-duplicate clusters.
+    db["items"].add_column("link_url", str)
+    db["items"].add_column("cluster_id", int)
+    db.execute("UPDATE items SET link_url = url")
+    db["items"].create_index(["link_url"])
+    db["items"].create_index(["cluster_id"])
+    db["source_runs"].add_column("items_failed", int)
+    # Exact copies of an archived item found at another URL: kept out of items, remembered for
+    # « aussi publié par ».
+    db["duplicates"].create(
+        {"url": str, "item_id": int, "source_id": str, "seen_at": str},
+        pk="url", foreign_keys=[("item_id", "items", "id")],
+    )
+    db["duplicates"].create_index(["item_id"])
+    db["minhashes"].create({"item_id": int, "signature": bytes}, pk="item_id",
+                           foreign_keys=[("item_id", "items", "id")])
+    # Conditional GET: validators of feeds, listings and sitemaps.
+    db["http_validators"].create(
+        {"url": str, "etag": str, "last_modified": str, "updated_at": str}, pk="url")
+    # Per-article failures of a crawl (404, not HTML, too large…).
+    db["page_errors"].create(
+        {"id": int, "crawl_id": str, "source_id": str, "url": str, "status": str, "http_status": int,
+         "error": str, "at": str},
+        pk="id",
+    )
+    db["page_errors"].create_index(["source_id", "at"])
+    # One row per crawl: its figures (requests, bytes, CPU).
+    db["crawls"].create(
+        {"id": str, "started_at": str, "finished_at": str, "sources": int, "requests": int,
+         "responses": int, "bytes": int, "items_new": int, "cpu_seconds": float,
+         "cpu_seconds_veille": float},
+        pk="id",
     )
 
 

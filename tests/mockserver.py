@@ -1,14 +1,19 @@
 """A real HTTP server on loopback for the tests, run in a subprocess like Scrapy's own mock server.
 
-It serves the fixture sites of tests/fixtures/site (see veille.fixture_site) plus one endpoint
-per fault under /faults/. Started with `python tests/mockserver.py`, it prints its base URL on
-the first line of stdout and serves until its stdin closes.
+It serves the fixture sites of tests/fixtures/site (see veille.fixture_site), one endpoint per
+fault under /faults/, pages in odd charsets under /charsets/, copies of one story under /copies/,
+slow articles under /slow/, and /__log (the requests received so far, as JSON).
+Started with `python tests/mockserver.py`, it prints its base URL on the first line of stdout and
+serves until its stdin closes.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import sys
 import time
+from html import escape
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -16,32 +21,156 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from veille.fixture_site import FixtureSiteHandler, base_url, load_fixture_sources, serve  # noqa: E402
 
 SITE = Path(__file__).parent / "fixtures" / "site"
+HTML = "text/html; charset=utf-8"
+RSS = "application/rss+xml; charset=utf-8"
 
 TRUNCATED_FEED = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Coupe</title>'
                   b"<item><title>Un article</title><link>http://example.org/a</li")
 HTML_PAGE = b"<!doctype html><html><head><title>Accueil</title></head><body><h1>Bienvenue</h1></body></html>"
+GZIP_BOMB = gzip.compress(b"\0" * (40 * 1024 * 1024), compresslevel=9)  # 40 MB once inflated, ~40 kB sent
+
+STORY = ("Le plan local pour l'insertion et l'emploi de l'agglomération a présenté mardi son bilan annuel "
+         "devant le comité de pilotage réuni à la mairie. Quatre cent douze personnes ont été accompagnées "
+         "cette année par les référents de parcours, dont près de la moitié sont sorties en emploi durable "
+         "ou en formation qualifiante. Le Fonds social européen finance la moitié des postes de référents, "
+         "et les clauses sociales des marchés publics ont représenté trente mille heures de travail pour "
+         "les participants. Les élus ont voté la reconduction du protocole pour trois ans.")
+
+
+def article_page(title: str, body: str, charset: str = "utf-8", canonical: str | None = None,
+                 published: str = "2026-11-24T09:00:00+01:00", declare_meta: bool = True) -> str:
+    meta = f'<meta charset="{charset}">' if declare_meta else ""
+    link = f'<link rel="canonical" href="{escape(canonical)}">' if canonical else ""
+    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in body.split("\n\n"))
+    return (f"<!doctype html><html lang=\"fr\"><head>{meta}<title>{escape(title)}</title>{link}"
+            f'<meta property="article:published_time" content="{published}"></head><body>'
+            "<nav><a href='/'>Accueil</a> | <a href='/contact'>Contact</a> | Plan du site</nav>"
+            f"<article><h1>{escape(title)}</h1>{paragraphs}</article>"
+            "<footer>Mentions légales - Accessibilité - Tous droits réservés</footer></body></html>")
+
+
+def listing(links: list[str]) -> bytes:
+    items = "".join(f'<article><h2><a href="{href}">Article {i}</a></h2></article>' for i, href in enumerate(links))
+    return f"<!doctype html><html><body><main>{items}</main></body></html>".encode()
+
+
+def feed(items: list[tuple[str, str, str]]) -> bytes:
+    """RSS of (title, link, description)."""
+    entries = "".join(f"<item><title>{escape(t)}</title><link>{escape(link)}</link>"
+                      f"<description>{escape(d)}</description>"
+                      "<pubDate>Tue, 24 Nov 2026 10:00:00 +0100</pubDate></item>" for t, link, d in items)
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Flux</title>'
+            f"{entries}</channel></rss>").encode()
+
+
+LATIN_TEXT = "Guéret : l'atelier chantier d'insertion « Bois et forêt » recrute dix salariés en parcours."
+
+CHARSETS = {
+    # name: (bytes, Content-Type header); each page has its own text (else they would be exact copies)
+    "latin1-declared.html": (article_page("Créer son activité à Guéret (1)", LATIN_TEXT + " Déclaré Latin-1.",
+                                          "iso-8859-1").encode("latin-1"), "text/html; charset=iso-8859-1"),
+    "cp1252-undeclared.html": (article_page("Créer son activité à Guéret (2)", LATIN_TEXT + " Coût : 5 €.",
+                                            declare_meta=False).encode("cp1252"), "text/html"),
+    "utf8-declared-latin1.html": (article_page("Créer son activité à Guéret (3)", LATIN_TEXT + " En UTF-8.",
+                                               "iso-8859-1").encode("utf-8"), "text/html; charset=iso-8859-1"),
+    "cp1252-declared-utf8.html": (article_page("Créer son activité à Guéret (4) – œuvre", LATIN_TEXT + " Prix : 9 €.")
+                                  .encode("cp1252"), "text/html; charset=utf-8"),
+}
 
 
 class MockHandler(FixtureSiteHandler):
     def route(self, path):
-        if path == "/faults/500.xml":
-            return 500, "text/plain", b"Internal Server Error"
-        if path == "/faults/not-a-feed.xml":
-            return 200, "text/html; charset=utf-8", HTML_PAGE
-        if path == "/faults/truncated.xml":
-            return 200, "application/rss+xml", TRUNCATED_FEED
-        if path == "/faults/slow.xml":
-            time.sleep(3)
-            return 200, "application/rss+xml", TRUNCATED_FEED
-        if path == "/faults/redirect-loop.xml":
-            return 302, "text/plain", b"", {"Location": "/faults/redirect-loop.xml"}
+        self.server.log.append({"path": self.path, "if_none_match": self.headers.get("If-None-Match"),
+                                "user_agent": self.headers.get("User-Agent")})
+        if path == "/__log":
+            return 200, "application/json", json.dumps(self.server.log).encode()
+        for prefix, handler in (("/faults/", self.fault), ("/charsets/", self.charset), ("/copies/", self.copy),
+                                ("/slow/", self.slow)):
+            if path.startswith(prefix):
+                return handler(path[len(prefix):])
         if path.startswith("/private/"):
-            return 200, "application/rss+xml", TRUNCATED_FEED
+            return 200, HTML, article_page("Privé", "Page interdite par robots.txt.").encode()
         return super().route(path)
+
+    def fault(self, name):
+        here = base_url(self.server)
+        if name == "500.xml":
+            return 500, "text/plain", b"Internal Server Error"
+        if name == "not-a-feed.xml":
+            return 200, HTML, HTML_PAGE
+        if name == "truncated.xml":
+            return 200, RSS, TRUNCATED_FEED
+        if name == "slow.xml":
+            time.sleep(3)
+            return 200, RSS, TRUNCATED_FEED
+        if name == "redirect-loop.xml":
+            return 302, "text/plain", b"", {"Location": "/faults/redirect-loop.xml"}
+        if name == "huge.xml":  # announces 80 MB: the client must give up before reading it
+            return 200, RSS, b"<rss>" + b" " * 1024, {"Content-Length": str(80 * 1024 * 1024)}
+        if name == "bomb.xml":
+            return 200, RSS, GZIP_BOMB, {"Content-Encoding": "gzip"}
+        if name == "document.pdf":
+            return 200, "application/pdf", b"%PDF-1.4\n% fake pdf for the tests\n"
+        if name == "full-feed.xml":  # fetch_full: one good article, then a PDF, a 404, a robots-forbidden page
+            return 200, RSS, feed([
+                ("Bilan du PLIE", f"{here}/copies/original.html?utm_source=rss", "Résumé du bilan du PLIE."),
+                ("Rapport en PDF", f"{here}/faults/document.pdf", "Le rapport annuel de la mission locale en PDF."),
+                ("Page disparue", f"{here}/faults/missing.html", "Un forum de l'emploi à Périgueux."),
+                ("Page privée", f"{here}/private/page.html", "Une page que robots.txt interdit."),
+            ])
+        if name == "listing.html":
+            return 200, HTML, listing([f"/charsets/{n}" for n in CHARSETS] + ["/faults/missing.html",
+                                                                              "/faults/document.pdf"])
+        if name == "listing-tracked.html":
+            return 200, HTML, listing(["/copies/tracked.html?ref=lettre"])
+        if name == "listing-page1.html":
+            return 200, HTML, listing(["/copies/original.html"]).replace(
+                b"</main>", b'</main><a class="next" href="/faults/listing-page2.html">Suivant</a>')
+        if name == "listing-page2.html":
+            return 200, HTML, listing(["/copies/near.html"]).replace(
+                b"</main>", b'</main><a class="next" href="/faults/listing-page3.html">Suivant</a>')
+        if name == "listing-page3.html":
+            return 200, HTML, listing(["/copies/exact.html"])
+        if name == "sitemap.xml.gz":
+            urls = "".join(f"<url><loc>{here}/copies/{n}.html</loc><lastmod>2026-11-2{i}</lastmod></url>"
+                           for i, n in enumerate(("original", "near", "exact")))
+            xml = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+            return 200, "application/x-gzip", gzip.compress(xml.encode())
+        return None
+
+    def charset(self, name):
+        if name in CHARSETS:
+            body, content_type = CHARSETS[name]
+            return 200, content_type, body
+        return None
+
+    def copy(self, name):
+        """One story: the original, an exact copy elsewhere, a rewrite; and a page with a canonical link."""
+        here = base_url(self.server)
+        pages = {
+            "original.html": ("Le PLIE présente son bilan annuel", STORY, None),
+            "exact.html": ("Le PLIE présente son bilan annuel", STORY, None),
+            "near.html": ("Le PLIE présente son bilan annuel", STORY.replace("mardi", "ce mardi 24 novembre")
+                          + " Contact presse : 05 00 00 00 00.", None),
+            "tracked.html": ("Forum de l'emploi saisonnier à Royan", "Le forum de l'emploi saisonnier se tiendra "
+                             "le 12 mars à Royan avec quarante employeurs du tourisme.",
+                             f"{here}/copies/forum-royan.html"),
+        }
+        if name not in pages:
+            return None
+        title, body, canonical = pages[name]
+        return 200, HTML, article_page(title, body, canonical=canonical).encode()
+
+    def slow(self, name):
+        if name == "":
+            return 200, HTML, listing([f"/slow/a{i}.html" for i in range(12)])
+        time.sleep(0.4)
+        return 200, HTML, article_page(f"Article lent {name}", f"Texte de l'article lent {name} à Limoges.").encode()
 
 
 if __name__ == "__main__":
     server = serve(load_fixture_sources(SITE), handler=MockHandler)
+    server.log = []
     print(base_url(server), flush=True)
     sys.stdin.read()  # serve until the test session closes our stdin
     server.shutdown()

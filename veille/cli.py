@@ -117,18 +117,24 @@ def crawl(config, db_path, sources_file, only):
         return
     with _progress() as progress:
         task = progress.add_task("Collecte", total=len(enabled))
-        rows = run_crawl(sources, db_path or config.db_path, config.settings.crawl,
-                         on_source_done=lambda run: progress.advance(task))
+        rows, _ = run_crawl(sources, db_path or config.db_path, config.settings.crawl,
+                            on_source_done=lambda run: progress.advance(task))
     click.echo(format_runs(rows))
 
 
 def format_runs(rows: list[dict]) -> str:
+    """One line per source: status (HTTP status when it failed, « inchangé » on 304), new, seen,
+    failed pages, error."""
     width = max((len(r["source_id"]) for r in rows), default=6)
-    lines = [f"{'source':<{width}}  {'statut':<17} {'nouveaux':>8} {'vus':>5}  erreur"]
+    lines = [f"{'source':<{width}}  {'statut':<22} {'nouveaux':>8} {'vus':>5} {'échecs':>6}  erreur"]
     for r in rows:
-        status = r["status"] + (f" ({r['http_status']})" if r["http_status"] and r["status"] != "ok" else "")
-        lines.append(f"{r['source_id']:<{width}}  {status:<17} {r['items_new'] or 0:>8} {r['items_seen'] or 0:>5}"
-                     f"  {r['error'] or ''}".rstrip())
+        status = r["status"]
+        if r["http_status"] == 304:
+            status += " (inchangé)"
+        elif r["http_status"] and r["status"] != "ok":
+            status += f" ({r['http_status']})"
+        lines.append(f"{r['source_id']:<{width}}  {status:<22} {r['items_new'] or 0:>8} {r['items_seen'] or 0:>5}"
+                     f" {r['items_failed'] or 0:>6}  {r['error'] or ''}".rstrip())
     new = sum(r["items_new"] or 0 for r in rows)
     failed = sum(1 for r in rows if r["status"] != "ok")
     lines.append(f"{len(rows)} source(s), {new} nouvel(s) article(s), {failed} source(s) en erreur.")

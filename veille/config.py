@@ -182,7 +182,8 @@ class Paths(_Strict):
 
 
 class CrawlSettings(_Strict):
-    user_agent: str = "Veille/0.1 (veille emploi et territoires; +https://github.com/veille-na/veille)"
+    user_agent: str = "Veille/0.1 (veille emploi et territoires)"
+    contact_url: str = "https://github.com/veille-na/veille"  # sent in the User-Agent: who to ask
     timeout: Annotated[float, Field(gt=0)] = 30
     max_size_mb: Annotated[float, Field(gt=0)] = 10
     concurrent_requests_per_domain: Annotated[int, Field(ge=1)] = 2
@@ -190,6 +191,15 @@ class CrawlSettings(_Strict):
     autothrottle: bool = True
     retry_times: Annotated[int, Field(ge=0)] = 2
     obey_robots: bool = True
+
+    @field_validator("contact_url")
+    @classmethod
+    def _check_contact(cls, value: str) -> str:
+        return _http_url(value)
+
+    @property
+    def full_user_agent(self) -> str:
+        return f"{self.user_agent} (+{self.contact_url})"
 
 
 class SmtpSettings(_Strict):

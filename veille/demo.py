@@ -34,6 +34,14 @@ OUTPUTS = ("veille.db", "veille.db-wal", "veille.db-shm", "subscribers.db", "sub
            "subscribers.db-shm", "sources.yaml", "mail", "bulletins")
 
 
+def demo_source(fixture, base: str) -> Source:
+    """The Source that collects a fixture source: its `collect:` fields, by default its full-text feed."""
+    collect = {"type": "rss", "fetch_full": True, **(fixture.collect or {})}
+    path = {"rss": "feed.xml", "html": "", "sitemap": "sitemap.xml"}[collect["type"]]
+    return Source(id=fixture.id, name=fixture.name, url=f"{base}/{fixture.id}/{path}", topical=fixture.topical,
+                  **collect)
+
+
 def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, echo=print) -> dict:
     out_dir, site_dir = Path(out_dir), Path(site_dir)
     config = load_config(config_dir)
@@ -60,15 +68,14 @@ def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, 
                 "host": smtp_server.hostname, "port": smtp_server.port, "tls": "none", "user": "", "password": "",
                 "rate_per_second": 50}),
         })
-        sources = [Source(id=s.id, name=s.name, type="rss", url=f"{url}/{s.id}/feed.xml", topical=s.topical)
-                   for s in fixture_sources]
+        sources = [demo_source(s, url) for s in fixture_sources]
         (out_dir / "sources.yaml").write_text(
-            yaml.safe_dump({"sources": [s.model_dump(exclude_defaults=True) | {"type": "rss"} for s in sources]},
+            yaml.safe_dump({"sources": [s.model_dump(exclude_defaults=True) | {"type": s.type} for s in sources]},
                            allow_unicode=True, sort_keys=False), encoding="utf-8")
 
         echo(f"Site de démonstration : {url}/ ({len(sources)} sources)")
         db_path = out_dir / "veille.db"
-        runs = run_crawl(sources, db_path, settings.crawl)
+        runs, _ = run_crawl(sources, db_path, settings.crawl)
         new = sum(r["items_new"] for r in runs)
         failed = [r for r in runs if r["status"] != "ok"]
         echo(f"Collecte : {new} article(s) nouveaux, {len(failed)} source(s) en erreur.")

@@ -5,7 +5,11 @@ Each `<source-id>.yaml` in a folder (format in demo/README.md) becomes a small s
     /<source-id>/feed.xml      RSS 2.0 feed (links carry tracking parameters, as real feeds do)
     /<source-id>/              listing page linking every article
     /<source-id>/<slug>.html   the article page: navigation, article, footer
+    /<source-id>/sitemap.xml   sitemap of the articles, with lastmod
+    /sitemap.xml               sitemap index of every source
     /robots.txt                disallows /private/
+
+Every page has an ETag and answers 304 to a matching If-None-Match, as real servers do.
 
 Articles are dated `age_hours` before the moment the site is built, never before the start
 of the current ISO week (Europe/Paris), so that the demo always has a bulletin for this week.
@@ -13,6 +17,7 @@ of the current ISO week (Europe/Paris), so that the demo always has a bulletin f
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -46,6 +51,7 @@ class FixtureSource:
     description: str
     articles: list[FixtureArticle]
     topical: bool = False
+    collect: dict | None = None  # how the demo collects it: Source fields such as type, links
 
 
 def week_start(moment: datetime) -> datetime:
@@ -67,7 +73,7 @@ def load_fixture_sources(folder: Path | str, now: datetime | None = None) -> lis
             articles.append(FixtureArticle(a["slug"], a["title"], a["summary"], a["body"],
                                            published.replace(microsecond=0), a.get("author")))
         sources.append(FixtureSource(data["id"], data["name"], data.get("description", ""), articles,
-                                     bool(data.get("topical", False))))
+                                     bool(data.get("topical", False)), data.get("collect")))
     return sources
 
 
@@ -141,6 +147,22 @@ def render_article(source: FixtureSource, article: FixtureArticle, base_url: str
     return _page(article.title, content, source, head)
 
 
+def render_sitemap(source: FixtureSource, base_url: str) -> str:
+    urls = "".join(
+        f"<url><loc>{xml_escape(base_url)}/{source.id}/{a.slug}.html</loc>"
+        f"<lastmod>{a.published.isoformat()}</lastmod></url>"
+        for a in sorted(source.articles, key=lambda a: a.published, reverse=True)
+    )
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>\n')
+
+
+def render_sitemap_index(sources: list[FixtureSource], base_url: str) -> str:
+    entries = "".join(f"<sitemap><loc>{xml_escape(base_url)}/{s.id}/sitemap.xml</loc></sitemap>" for s in sources)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>\n')
+
+
 def render_index(sources: list[FixtureSource]) -> str:
     links = "".join(
         f'<li><a href="/{s.id}/">{escape(s.name)}</a> — <a href="/{s.id}/feed.xml">flux RSS</a></li>'
@@ -165,14 +187,22 @@ class FixtureSiteHandler(BaseHTTPRequestHandler):
         if response is None:
             response = (404, "text/html; charset=utf-8", b"<h1>Page introuvable</h1>")
         status, content_type, body, *extra = response
+        etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
+        if status == 200 and self.headers.get("If-None-Match") == etag:
+            status, body = 304, b""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        for name, value in (extra[0] if extra else {}).items():
+        if status in (200, 304):
+            self.send_header("ETag", etag)
+        headers = {"Content-Length": str(len(body)), **(extra[0] if extra else {})}
+        for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a size limit, a timeout): nothing left to do
 
     do_HEAD = do_GET
 
@@ -183,6 +213,8 @@ class FixtureSiteHandler(BaseHTTPRequestHandler):
             return 200, "text/plain; charset=utf-8", ROBOTS_TXT.encode()
         if path == "/":
             return 200, "text/html; charset=utf-8", render_index(list(sources.values())).encode()
+        if path == "/sitemap.xml":
+            return 200, "application/xml", render_sitemap_index(list(sources.values()), base_url).encode()
         parts = path.strip("/").split("/")
         source = sources.get(parts[0])
         if source is None or len(parts) > 2:
@@ -191,6 +223,8 @@ class FixtureSiteHandler(BaseHTTPRequestHandler):
             return 200, "text/html; charset=utf-8", render_listing(source).encode()
         if parts[1] == "feed.xml":
             return 200, "application/rss+xml; charset=utf-8", render_feed(source, base_url).encode()
+        if parts[1] == "sitemap.xml":
+            return 200, "application/xml", render_sitemap(source, base_url).encode()
         for article in source.articles:
             if parts[1] == f"{article.slug}.html":
                 return 200, "text/html; charset=utf-8", render_article(source, article, base_url).encode()
