@@ -79,6 +79,7 @@ class BulletinItem:
     places: list[str]
     highlight: bool = False
     note: str | None = None
+    also_published_by: list[str] = field(default_factory=list)  # other sources of the same story
 
 
 @dataclass
@@ -102,13 +103,43 @@ class Bulletin:
         return len(self.highlights) + sum(len(s.items) for s in self.sections)
 
 
+def _in_scope(row: dict, item_tags: dict) -> bool:
+    """In scope: a theme or a dispositif, or a specialist (topical) source. A place alone is not enough."""
+    return bool(item_tags.get("themes") or item_tags.get("dispositifs") or row["topical"])
+
+
+def _one_per_story(db: sqlite_utils.Database, rows: list[dict]) -> tuple[list[dict], dict[int, list[str]]]:
+    """Keep one item per near-duplicate cluster (a highlighted one, else the first archived) and
+    name the other sources of the story, exact copies included."""
+    kept: dict[int, dict] = {}
+    members: dict[int, list[dict]] = {}
+    for row in rows:
+        story = row["cluster_id"] or row["id"]
+        members.setdefault(story, []).append(row)
+    for story, group in members.items():
+        kept[story] = min(group, key=lambda r: (not r["highlight"], r["id"]))
+    also: dict[int, list[str]] = {}
+    for story, group in members.items():
+        chosen = kept[story]
+        names = [r["source_name"] or r["source_id"] for r in group if r is not chosen]
+        ids = [r["id"] for r in group]
+        marks = ", ".join("?" for _ in ids)
+        names += [name for (name,) in db.execute(
+            f"SELECT COALESCE(sources.name, duplicates.source_id) FROM duplicates "
+            f"LEFT JOIN sources ON sources.id = duplicates.source_id WHERE duplicates.item_id IN ({marks})", ids)]
+        own = chosen["source_name"] or chosen["source_id"]
+        also[chosen["id"]] = sorted({n for n in names if n != own})
+    return [r for r in rows if kept[r["cluster_id"] or r["id"]] is r], also
+
+
 def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxonomy: Taxonomy) -> Bulletin:
     start, end = week_bounds(week)
     oldest = end - timedelta(days=settings.bulletin.max_age_days)
     rows = list(db.query(
         """
         SELECT items.id, items.title, items.url, items.text, items.summary, items.published_at,
-               sources.name AS source_name, items.source_id, COALESCE(sources.topical, 0) AS topical,
+               items.cluster_id, sources.name AS source_name, items.source_id,
+               COALESCE(sources.topical, 0) AS topical,
                COALESCE(curation.rejected, 0) AS rejected, COALESCE(curation.highlight, 0) AS highlight,
                curation.note
         FROM items
@@ -121,13 +152,12 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
         {"start": start.isoformat(), "end": end.isoformat(), "oldest": oldest.isoformat()},
     ))
     tags = effective_tags(db, [r["id"] for r in rows])
+    rows = [r for r in rows if not r["rejected"] and (r["highlight"] or _in_scope(r, tags[r["id"]]))]
+    rows, also = _one_per_story(db, rows)
     highlights: list[BulletinItem] = []
     sections = {slug: Section(slug, taxonomy.nature[slug].label) for slug in NATURES}
     for row in rows:
         item_tags = tags[row["id"]]
-        in_scope = bool(item_tags.get("themes") or item_tags.get("dispositifs") or row["topical"])
-        if row["rejected"] or not (in_scope or row["highlight"]):
-            continue
         nature = (item_tags.get("nature") or ["initiative"])[0]
         published = datetime.fromisoformat(row["published_at"]).astimezone(PARIS).date() \
             if row["published_at"] else None
@@ -144,6 +174,7 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
             places=[place_label("departements", d) for d in item_tags.get("departements", [])],
             highlight=bool(row["highlight"]),
             note=row["note"],
+            also_published_by=also.get(row["id"], []),
         )
         (highlights if item.highlight else sections[nature].items).append(item)
     monday = parse_week(week)

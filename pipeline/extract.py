@@ -208,13 +208,15 @@ def extract_article(page: str, url: str) -> ExtractedArticle:
     )
 
 
-_DATE_LABEL_LINE = re.compile(r"^\s*(publi[ée]e?|mis\s+en\s+ligne|mis\s+[àa]\s+jour)(\s+le)?\s*:?\s*$", re.I)
+_DATE_LABEL_LINE = re.compile(r"^\s*(publi[ée]e?|mis\s+en\s+ligne|mis\s+[àa]\s+jour|date\s+de\s+publication)\b",
+                              re.I)
 
 
 def _drop_leading_title(text: str, title: str) -> str:
-    """Drop the title repeated as the first line, and a bare « Publié le » whose date was markup."""
+    """Drop the title repeated as the first line, and a short « Publié le … » line near the top
+    (the date is metadata, not the article's first sentence)."""
     lines = text.split("\n")
     if lines and title and lines[0].strip() == title.strip():
         lines = lines[1:]
-    head = [line for line in lines[:3] if not _DATE_LABEL_LINE.match(line)]
+    head = [line for line in lines[:3] if not (_DATE_LABEL_LINE.match(line) and len(line) < 80)]
     return "\n".join(head + lines[3:]).strip()

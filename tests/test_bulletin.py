@@ -106,3 +106,24 @@ def test_curator_decisions_shape_the_bulletin(tmp_path, db, config):
 def test_empty_week_still_renders(tmp_path, db, config):
     _, text_path, bulletin = build_bulletin(db, "2026-W10", tmp_path / "out", config.settings, config.taxonomy)
     assert bulletin.count == 0 and "Aucun article retenu cette semaine." in text_path.read_text(encoding="utf-8")
+
+
+def test_one_story_once_with_its_other_sources(tmp_path, db, config):
+    sync_sources(db, [Source(id="echo", name="L'Écho du Limousin", type="rss", url="https://echo.example.org/rss"),
+                      Source(id="copie", name="Le Copieur", type="rss", url="https://copie.example.org/rss")])
+    original = db.ids["plie"]
+    start, _ = week_bounds(WEEK)
+    rewrite = insert_item(db, {"url": "https://echo.example.org/plie", "raw_url": "https://echo.example.org/plie",
+                               "title": "Le PLIE de Bordeaux ouvre un atelier", "text": "Réécriture du communiqué.",
+                               "source_id": "echo", "first_seen_at": (start + timedelta(hours=40)).isoformat(),
+                               "cluster_id": original})
+    db.execute("UPDATE items SET cluster_id = ? WHERE id = ?", [original, original])
+    db["duplicates"].insert({"url": "https://copie.example.org/plie", "item_id": original, "source_id": "copie",
+                             "seen_at": start.isoformat()})
+    tag_items(db, config.taxonomy)
+    _, text_path, bulletin = build_bulletin(db, WEEK, tmp_path / "out", config.settings, config.taxonomy)
+    items = [i for s in bulletin.sections for i in s.items]
+    assert rewrite not in [i.id for i in items]
+    (story,) = [i for i in items if i.id == original]
+    assert story.also_published_by == ["L'Écho du Limousin", "Le Copieur"]
+    assert "Aussi publié par L'Écho du Limousin, Le Copieur" in text_path.read_text(encoding="utf-8")
