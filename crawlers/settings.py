@@ -19,6 +19,9 @@ def scrapy_settings(crawl: CrawlSettings, db_path: Path | str) -> dict:
         "USER_AGENT": crawl.full_user_agent,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "CONCURRENT_REQUESTS": 16,
+        # Items of one response processed in parallel: the pipelines are synchronous, and Scrapy
+        # starts this many tasks for every response, so the default (100) only costs CPU.
+        "CONCURRENT_ITEMS": 8,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
         "DOWNLOAD_DELAY": crawl.download_delay,
         "RANDOMIZE_DOWNLOAD_DELAY": True,

@@ -148,6 +148,9 @@ def open_migrated(path: Path | str, migration_set: Migrations) -> sqlite_utils.D
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA busy_timeout = 10000")
     db.enable_wal()
+    # In WAL mode, NORMAL never corrupts the file; a power cut may lose the last commits, which the
+    # next crawl collects again. FULL would sync the disk once per stored article.
+    db.execute("PRAGMA synchronous = NORMAL")
     migration_set.apply(db)
     return db
 
