@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from veille.fixture_site import FixtureSiteHandler, base_url, load_fixture_sources, serve  # noqa: E402
 
 SITE = Path(__file__).parent / "fixtures" / "site"
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "feedparser"
 HTML = "text/html; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
 
@@ -88,6 +89,11 @@ class MockHandler(FixtureSiteHandler):
                                 ("/slow/", self.slow)):
             if path.startswith(prefix):
                 return handler(path[len(prefix):])
+        if path.startswith("/corpus/"):
+            file = (CORPUS / path[len("/corpus/"):]).resolve()
+            if file.is_relative_to(CORPUS) and file.is_file():
+                return 200, "application/xml", file.read_bytes()
+            return None
         if path.startswith("/private/"):
             return 200, HTML, article_page("Privé", "Page interdite par robots.txt.").encode()
         return super().route(path)

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 
+import pytest
 import sqlite_utils
 
 from tests.conftest import ROOT, run_veille, write_sources
@@ -229,3 +230,21 @@ def test_crawl_with_unknown_only_is_refused(config_dir, mockserver):
                                 "url": f"{mockserver}/plie-test/feed.xml"}])
     result = run_veille("crawl", "--config", str(config_dir), "--only", "nope", check=False)
     assert result.returncode == 1 and "nope" in result.stderr
+
+
+CORPUS = ROOT.parent / "shared" / "corpora" / "feedparser"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared/ corpus not beside this checkout")
+def test_every_feed_of_the_feedparser_corpus_is_collected_or_a_recorded_parse_error(mockserver, config_dir):
+    files = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.xml"))
+    write_sources(config_dir, [
+        {"id": f"c{i:04d}", "name": name, "type": "rss", "url": f"{mockserver}/corpus/{name}"}
+        for i, name in enumerate(files)])
+    _, db = crawl(config_dir)
+    runs = last_runs(db)
+    assert len(runs) == len(files)
+    statuses = {r["status"] for r in runs.values()}
+    assert statuses <= {"ok", "parse_error"}, statuses  # never an internal error
+    assert sum(r["status"] == "parse_error" for r in runs.values()) >= 10
+    assert db["items"].count >= 40  # many corpus entries share their links (example.org/…)

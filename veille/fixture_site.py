@@ -234,11 +234,15 @@ class FixtureSiteHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's default (5) drops connections when a crawler opens many
+
+
 def serve(sources: list[FixtureSource], host: str = "127.0.0.1", port: int = 0,
           handler: type[FixtureSiteHandler] = FixtureSiteHandler) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; `server.server_address` has the port; `shutdown()` stops."""
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _Server((host, port), handler)
     server.sources = sources
     threading.Thread(target=server.serve_forever, name="fixture-site", daemon=True).start()
     return server

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin
 
 import scrapy
+from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
@@ -28,7 +29,7 @@ from twisted.python.failure import Failure
 
 from crawlers.feeds import FeedError, parse_feed
 from crawlers.items import Article
-from crawlers.runs import NOT_HTML, PARSE_ERROR, SourceRun, describe_failure
+from crawlers.runs import ERROR, NOT_HTML, PARSE_ERROR, SourceRun, describe_failure
 from pipeline.archive import utcnow
 from pipeline.extract import decode_html, extract_article
 from pipeline.urls import is_web_url
@@ -88,6 +89,24 @@ class SourcesSpider(scrapy.Spider):
             run = self.runs[source_id]
             run.finished_at = utcnow()
             self.crawler.signals.send_catch_log(source_done, run=run)
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.callback_failed, signal=signals.spider_error)
+        return spider
+
+    def callback_failed(self, failure: Failure, response, spider) -> None:
+        """A bug or an unforeseen input broke a callback: say so in the source's run, and go on."""
+        source_id = response.meta.get("source_id")
+        if source_id in self.runs:
+            kind = response.meta.get("kind")
+            message = f"erreur interne sur {response.url} : {type(failure.value).__name__} : {failure.value}"[:500]
+            if kind in ("article",) or response.meta.get("page", 1) > 1:
+                self.runs[source_id].add_page_error(response.url, ERROR, message)
+            else:
+                self.runs[source_id].fail(ERROR, message)
+            self._end(source_id)
 
     # ----------------------------------------------------------- callbacks
 
