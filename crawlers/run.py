@@ -45,7 +45,8 @@ def run_crawl(
         process = CrawlerProcess(scrapy_settings(crawl, db_path))
         crawler = process.create_crawler(SourcesSpider)
         if on_source_done:
-            crawler.signals.connect(on_source_done, signal=source_done)
+            # weak=False: the signal dispatcher would otherwise drop a lambda as soon as it is connected.
+            crawler.signals.connect(on_source_done, signal=source_done, weak=False)
         process.crawl(crawler, sources=enabled, crawl_id=crawl_id)
         process.start()
     db = open_db(db_path)

@@ -248,3 +248,20 @@ def test_every_feed_of_the_feedparser_corpus_is_collected_or_a_recorded_parse_er
     assert statuses <= {"ok", "parse_error"}, statuses  # never an internal error
     assert sum(r["status"] == "parse_error" for r in runs.values()) >= 10
     assert db["items"].count >= 40  # many corpus entries share their links (example.org/…)
+
+
+def test_run_crawl_reports_each_source_as_it_ends(mockserver, config_dir):
+    """The library function behind `veille crawl` (and its progress bar) calls back once per source."""
+    script = f"""
+from crawlers.run import run_crawl
+from veille.config import CrawlSettings, Source
+ended = []
+sources = [Source(id="plie-test", name="PLIE", type="rss", url="{mockserver}/plie-test/feed.xml"),
+           Source(id="cassee", name="500", type="rss", url="{mockserver}/faults/500.xml")]
+rows, figures = run_crawl(sources, "{config_dir.parent}/v.db", CrawlSettings(download_delay=0, retry_times=0),
+                          on_source_done=lambda run: ended.append(run.source_id))
+print(sorted(ended), [r["status"] for r in rows], figures["requests"])
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # robots.txt, two feeds: 3 requests
+    assert result.stdout.strip() == "['cassee', 'plie-test'] ['http_error', 'ok'] 3", result.stdout + result.stderr
