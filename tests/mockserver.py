@@ -170,7 +170,8 @@ class MockHandler(FixtureSiteHandler):
     def slow(self, name):
         if name == "":
             return 200, HTML, listing([f"/slow/a{i}.html" for i in range(12)])
-        time.sleep(0.4)
+        number = int(name.removeprefix("a").removesuffix(".html") or 0)
+        time.sleep(0.1 * (number + 1))  # spread over seconds (each under the tests' 1.5 s timeout)
         return 200, HTML, article_page(f"Article lent {name}", f"Texte de l'article lent {name} à Limoges.").encode()
 
 
