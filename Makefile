@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench serve clean
+.PHONY: install demo test bench serve gazetteer clean
 
 install: $(STAMP)
 
@@ -26,6 +26,12 @@ bench: install
 
 serve: install
 	$(BIN)/veille serve
+
+# Regenerate config/gazetteer.json from the official gazetteer (needs npm and the network);
+# the generated file is committed, so installing and testing never need npm.
+gazetteer: install
+	$(BIN)/python -m pip install --quiet -e '.[gazetteer]'
+	$(BIN)/python scripts/build_gazetteer.py
 
 clean:
 	rm -rf $(VENV) demo/out build *.egg-info .pytest_cache

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from newsletter.frenchdates import french_date
 from pipeline.archive import effective_tags
-from pipeline.territories import place_label
+from pipeline.places import load_gazetteer
 from pipeline.urls import is_web_url
 from veille.config import NATURES, Settings, Taxonomy
 from veille.errors import VeilleError
@@ -152,6 +152,7 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
         {"start": start.isoformat(), "end": end.isoformat(), "oldest": oldest.isoformat()},
     ))
     tags = effective_tags(db, [r["id"] for r in rows])
+    gazetteer = load_gazetteer()
     rows = [r for r in rows if not r["rejected"] and (r["highlight"] or _in_scope(r, tags[r["id"]]))]
     rows, also = _one_per_story(db, rows)
     highlights: list[BulletinItem] = []
@@ -171,7 +172,7 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
             nature=nature,
             themes=[taxonomy.label("themes", t) for t in item_tags.get("themes", [])],
             dispositifs=[taxonomy.label("dispositifs", d) for d in item_tags.get("dispositifs", [])],
-            places=[place_label("departements", d) for d in item_tags.get("departements", [])],
+            places=[gazetteer.label("departements", d) for d in item_tags.get("departements", [])],
             highlight=bool(row["highlight"]),
             note=row["note"],
             also_published_by=also.get(row["id"], []),

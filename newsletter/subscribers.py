@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlite_utils import Migrations
 
 from pipeline.archive import open_migrated, utcnow
-from pipeline.territories import DEPARTEMENTS
+from pipeline.places import load_gazetteer
 from veille.config import THEMES
 from veille.errors import VeilleError
 
@@ -79,7 +79,7 @@ def add_subscriber(db: sqlite_utils.Database, email: str, name: str | None = Non
     row = {
         "email": email,
         "name": (name or "").strip().replace("\n", " ") or None,
-        "departements": json.dumps(_codes(departements, DEPARTEMENTS, "département(s)")),
+        "departements": json.dumps(_codes(departements, load_gazetteer().region_departements, "département(s)")),
         "themes": json.dumps(_codes(themes, THEMES, "thème(s)")),
     }
     existing = db.execute("SELECT id, unsubscribed_at FROM subscribers WHERE email = ?", [email]).fetchone()

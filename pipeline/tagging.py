@@ -1,18 +1,14 @@
-"""Tagging, first cut: taxonomy keywords and the départements of Nouvelle-Aquitaine.
+"""Tagging: nature, themes and dispositifs from the taxonomy's keywords (first cut), places from
+the gazetteer (pipeline/places.py).
 
 `tag_document` is a pure function (text in, tags out); `tag_items` applies it to the archive,
 replacing only the machine's tags (origin `auto`): curator decisions are never touched.
-
-This first cut matches the curator's keywords and the région's départements and main towns. The
-gazetteer of every commune and EPCI (issue 4) and the scored, learning tagger (issue 5) replace
-the place lists and the keyword scoring behind the same interface.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,33 +16,12 @@ from functools import lru_cache
 import sqlite_utils
 
 from pipeline.archive import utcnow
-from pipeline.territories import COMMUNES, DEPARTEMENTS, REGION_NAMES
+from pipeline.places import tag_places
+from pipeline.text import fold, strip_accents
 from veille.config import NATURES, Taxonomy
-
-# (name, département code, INSEE commune code or None); a commune implies its département.
-PLACES: list[tuple[str, str, str | None]] = (
-    [(name, code, None) for code, name in DEPARTEMENTS.items()]
-    + [(name, code[:2], code) for code, name in COMMUNES.items()]
-)
 
 THEME_MIN_SCORE = 2  # one passing mention in the body does not make a theme
 TITLE_WEIGHT = 3
-
-
-def fold(text: str) -> str:
-    """Lower-case, accents dropped, typographic apostrophes and dashes unified; same length as
-    `text`, so that offsets found in the folded text point into the original."""
-    return "".join(_fold_char(c) for c in text)
-
-
-@lru_cache(maxsize=4096)
-def _fold_char(char: str) -> str:
-    if char in "’ʼ‘`´":
-        return "'"
-    if char in "‐‑‒–—―":
-        return "-"
-    base = unicodedata.normalize("NFKD", char)[0].lower()
-    return base if len(base) == 1 else char
 
 
 def _is_acronym(keyword: str) -> bool:
@@ -80,14 +55,9 @@ class Matcher:
         if self.folded:
             yield from self.folded.finditer(folded)
         if self.exact:
-            yield from self.exact.finditer(_accentless(original))
+            yield from self.exact.finditer(strip_accents(original))
         for pattern in self.patterns:
             yield from pattern.finditer(original)
-
-
-def _accentless(text: str) -> str:
-    """Accents dropped, case kept (for acronyms), same length."""
-    return "".join(c if c.isascii() else (unicodedata.normalize("NFKD", c)[0] or c) for c in text)
 
 
 @lru_cache(maxsize=8)
@@ -103,10 +73,6 @@ def _matchers(taxonomy_json: str) -> list[Matcher]:
                 [re.compile(p) for p in entry.patterns],
                 [re.compile(p) for p in entry.exclude],
             ))
-    # Places are proper nouns: matched on accent-folded text with their capital kept.
-    for name, code, commune in PLACES:
-        matchers.append(Matcher("place", f"{code}:{commune or ''}", None,
-                                re.compile(rf"(?<![\w-]){re.escape(_accentless(name))}(?![\w]|-\w)")))
     return matchers
 
 
@@ -119,40 +85,27 @@ def tag_document(taxonomy: Taxonomy, doc_id: str, title: str, text: str) -> dict
     title_end = len(title)
     scores: dict[tuple[str, str], int] = Counter()
     evidence: list[dict] = []
-    departements: set[str] = set()
-    communes: set[str] = set()
     for matcher in _matchers(taxonomy.model_dump_json()):
         for match in matcher.find(full, folded):
-            weight = TITLE_WEIGHT if match.start() < title_end else 1
-            if matcher.facet == "place":
-                code, commune = matcher.value.split(":")
-                departements.add(code)
-                if commune:
-                    communes.add(commune)
-                facet, value = ("communes", commune) if commune else ("departements", code)
-            else:
-                facet, value = matcher.facet, matcher.value
-                scores[(facet, value)] += weight
-            evidence.append({"facet": facet, "value": value,
+            scores[(matcher.facet, matcher.value)] += TITLE_WEIGHT if match.start() < title_end else 1
+            evidence.append({"facet": matcher.facet, "value": matcher.value,
                              "match": full[match.start():match.end()], "start": match.start()})
-    for code in re.findall(r"\((\d{2})\)", full):
-        if code in DEPARTEMENTS:
-            departements.add(code)
     natures = {v: s for (f, v), s in scores.items() if f == "nature"}
     nature = max(NATURES, key=lambda n: (natures.get(n, 0), n == "initiative")) if natures else "initiative"
-    region_named = any(name in full for name in REGION_NAMES)
+    places = tag_places(full)
+    evidence = [e for e in evidence if e["facet"] != "nature" or e["value"] == nature] + places.evidence
     evidence.sort(key=lambda e: e["start"])
     return {
         "id": doc_id,
         "nature": nature,
         "themes": sorted(v for (f, v), s in scores.items() if f == "themes" and s >= THEME_MIN_SCORE),
         "dispositifs": sorted(v for (f, v), s in scores.items() if f == "dispositifs"),
-        "departements": sorted(departements),
-        "communes": sorted(communes),
-        "epci": [],
-        "region_na": bool(departements) or region_named,
-        "outside": False,
-        "evidence": [e for e in evidence if e["facet"] != "nature" or e["value"] == nature],
+        "departements": places.departements,
+        "communes": places.communes,
+        "epci": places.epci,
+        "region_na": places.region_na,
+        "outside": places.outside,
+        "evidence": evidence,
     }
 
 

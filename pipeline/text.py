@@ -38,3 +38,37 @@ def content_hash(title: str, text: str) -> str:
     """Fingerprint of an article's words, blind to case, spacing and punctuation."""
     words = re.findall(r"\w+", f"{title}\n{text}".casefold())
     return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()
+
+
+def _fold_table(keep_case: bool) -> dict[int, str]:
+    table = {}
+    for code in range(0x41, 0x250):
+        char = chr(code)
+        base = unicodedata.normalize("NFKD", char)[0]
+        base = base if keep_case else base.lower()
+        if len(base) == 1 and base.isascii() and base != char:
+            table[code] = base
+    for char in "’‘ʼ`´":
+        table[ord(char)] = "'"
+    for char in "‐‑‒–—―":
+        table[ord(char)] = "-"
+    for char in "\u00a0\u202f\t\n\r":
+        table[ord(char)] = " "
+    if not keep_case:
+        table.update({ord("Œ"): "œ", ord("Æ"): "æ"})
+    return table
+
+
+_FOLD = _fold_table(keep_case=False)
+_ACCENTLESS = _fold_table(keep_case=True)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, apostrophes and dashes unified, one space for any blank;
+    the same length as `text`, so that an offset in the folded text points into the original."""
+    return text.translate(_FOLD)
+
+
+def strip_accents(text: str) -> str:
+    """`fold` that keeps the case (for acronyms and proper nouns); the same length as `text`."""
+    return text.translate(_ACCENTLESS)

@@ -1,0 +1,317 @@
+"""Places of Nouvelle-Aquitaine named in a text, by official code, with the evidence.
+
+One Aho-Corasick automaton (pyahocorasick) holds every name of the gazetteer (communes of the
+région with their old names, EPCI and their short forms, départements, régions, the larger
+communes of the rest of France) in a folded form: lower case, no accents, typographic apostrophes
+and dashes unified, "Saint"/"St", hyphens or spaces. Matches are checked for word boundaries
+(a hyphen glues: "Vienne" is not found in "Haute-Vienne"), then disambiguated:
+
+- names that are common words or first names ("Bonnes", "Anais", "Lot", "landes") need a capital
+  and context: a preposition ("à", "de", "en"…), a département code "(86)" or a postcode;
+- département names that are also rivers or words need their article ("la Creuse", "les Landes");
+- "à Vienne" is a town (in Isère), "la Vienne" a département;
+- a street ("avenue de Limoges") or a person ("M. Pons") is not a place;
+- homonyms across France are resolved by a following "(NN)", a postcode, the other places of the
+  text, then population;
+- a commune implies its département and its EPCI; a département name alone gives the département.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import ahocorasick
+
+from pipeline.text import fold
+
+GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
+OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes", "Auvergne", "Alsace", "Lorraine",
+                        "Picardie", "Nord-Pas-de-Calais", "Franche-Comté", "Champagne-Ardenne", "Basse-Normandie",
+                        "Haute-Normandie", "Provence")
+
+def name_variants(name: str) -> set[str]:
+    """Folded spellings of a name: hyphens or spaces, Saint/St/Ste, œ or oe."""
+    base = fold(name)
+    variants = {base, base.replace("-", " ")}
+    for variant in list(variants):
+        for long, shorts in (("saint", ("st", "st.")), ("sainte", ("ste", "ste."))):
+            for short in shorts:
+                variants.add(re.sub(rf"\b{long}(?=[- ])", short, variant))
+    for variant in list(variants):
+        if "œ" in variant or "æ" in variant:
+            variants.add(variant.replace("œ", "oe").replace("æ", "ae"))
+    return {v for v in variants if v}
+
+
+# ----------------------------------------------------------------- entities
+
+
+@dataclass(frozen=True)
+class Place:
+    kind: str          # commune | commune_out | departement | region | epci
+    code: str          # INSEE commune or département code, région code, EPCI SIREN
+    name: str
+    dep: str | None    # département of a commune or EPCI
+    population: int = 0
+    ambiguous: bool = False  # a common word or first name: needs context
+    in_region: bool = False
+
+
+@dataclass
+class Gazetteer:
+    automaton: ahocorasick.Automaton
+    communes: dict[str, dict]
+    epci: dict[str, dict]
+    departements: dict[str, dict]
+    region: str
+
+    @property
+    def region_departements(self) -> dict[str, str]:
+        """The région's départements: code -> name."""
+        return {code: d["name"] for code, d in self.departements.items() if d["region"] == self.region}
+
+    def label(self, facet: str, code: str) -> str:
+        """The name of a département, commune or EPCI code (the code itself if unknown)."""
+        table = {"departements": self.departements, "communes": self.communes, "epci": self.epci}.get(facet, {})
+        return table.get(code, {}).get("name", code)
+
+
+@lru_cache(maxsize=2)
+def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    region = data["region"]
+    names: dict[str, list[Place]] = {}
+
+    def add(name: str, place: Place) -> None:
+        for variant in name_variants(name):
+            bucket = names.setdefault(variant, [])
+            if place not in bucket:
+                bucket.append(place)
+
+    for code, c in data["communes"].items():
+        add(c["name"], Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True))
+        for alias in c["aliases"]:
+            # An old name of a merged commune: small places, so short one-word names need context.
+            short = " " not in alias and "-" not in alias and len(alias) < 6
+            add(alias, Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short, True))
+    for name, code, dep, population in data["outside_communes"]:
+        add(name, Place("commune_out", code, name, dep, population))
+    for code, e in data["epci"].items():
+        dep = e["departements"][0] if len(e["departements"]) == 1 else None
+        for name in (e["name"], *e["aliases"]):
+            add(name, Place("epci", code, e["name"], dep, e["population"], False, True))
+    for code, d in data["departements"].items():
+        add(d["name"], Place("departement", code, d["name"], code, 0, d["ambiguous"], d["region"] == region))
+    for code, name in data["regions"].items():
+        add(name, Place("region", code, name, None, 0, False, code == region))
+    for name in data["former_regions"]:
+        add(name, Place("region", region, name, None, 0, False, True))
+    for name in OTHER_FORMER_REGIONS:
+        add(name, Place("region", "other", name, None))
+
+    automaton = ahocorasick.Automaton()
+    for key, places in names.items():
+        automaton.add_word(key, (key, tuple(places)))
+    automaton.make_automaton()
+    return Gazetteer(automaton, data["communes"], data["epci"], data["departements"], region)
+
+
+# ------------------------------------------------------------------ matching
+
+_STREET = re.compile(
+    r"(?:\brue|\bavenue|\bav\.|\bboulevard|\bbd|\bplace|\broute|\bchemin|\ballees?|\bquai|\bimpasse|\bcours"
+    r"|\bsquare|\brond-point|\besplanade|\bfaubourg|\brocade|\bpassage)"
+    r"\s+(?:de\s+la\s+|de\s+l'|du\s+|des\s+|de\s+|d')?$")
+_PERSON = re.compile(r"(?:\bm\.|\bmme|\bmlle|\bme|\bdr|\bpr|\bmonsieur|\bmadame)\s+$")
+_PLACE_CONTEXT = re.compile(
+    r"(?:\ba|\bde|\bd'|\ben|\bsur|\bdans|\bvers|\bpres de|\bcommune de|\bville de|\bvillage de|\bmairie de"
+    r"|\bdu|\bau|\bquartier de|\bsecteur de|\bjusqu'a)\s*$")
+_ARTICLE = re.compile(r"(?:\bla|\bles|\ble|\ben|\bl')\s*$")
+_TOWN_PREPOSITION = re.compile(r"\ba\s+$")
+_CODE_AFTER = re.compile(r"\s*\((\d[\dab]|97\d)\)")
+_POSTCODE = re.compile(r"\b(\d{5})\b")
+
+
+@dataclass
+class Mention:
+    start: int
+    end: int
+    places: tuple[Place, ...]
+    surface: str
+    chosen: Place | None = None
+
+
+@dataclass
+class PlaceTags:
+    departements: list[str] = field(default_factory=list)
+    communes: list[str] = field(default_factory=list)
+    epci: list[str] = field(default_factory=list)
+    region_na: bool = False
+    outside: bool = False
+    evidence: list[dict] = field(default_factory=list)
+
+
+def _boundaries_ok(folded: str, start: int, end: int) -> bool:
+    before = folded[start - 1] if start > 0 else " "
+    after = folded[end] if end < len(folded) else " "
+    if before.isalnum() or after.isalnum():
+        return False
+    # A hyphen glues a name into a longer one ("Haute-Vienne", "Saint-Martin-d'Hères").
+    if before == "-" and start > 1 and folded[start - 2].isalnum():
+        return False
+    if after == "-" and end + 1 < len(folded) and folded[end + 1].isalnum():
+        return False
+    return True
+
+
+def find_mentions(text: str, gazetteer: Gazetteer) -> list[Mention]:
+    """Leftmost-longest name matches that respect word boundaries."""
+    folded = fold(text)
+    found = []
+    for end_index, (key, places) in gazetteer.automaton.iter(folded):
+        start, end = end_index - len(key) + 1, end_index + 1
+        if _boundaries_ok(folded, start, end):
+            found.append((start, end, places))
+    found.sort(key=lambda m: (m[0], -m[1]))
+    mentions, last_end = [], -1
+    for start, end, places in found:
+        if start >= last_end:
+            mentions.append(Mention(start, end, places, text[start:end]))
+            last_end = end
+    return mentions
+
+
+def _capitalised(surface: str) -> bool:
+    first = next((c for c in surface if c.isalpha()), "")
+    if first.isupper():
+        return True
+    # "l'Isle-Jourdain", "de La Rochelle": an article before the capital.
+    parts = re.split(r"['\s]", surface, maxsplit=1)
+    return len(parts) == 2 and parts[0].lower() in ("l", "la", "le", "les") and parts[1][:1].isupper()
+
+
+def _admissible(mention: Mention, place: Place, text: str, folded: str) -> bool:
+    """Can this mention be this place, by its own surroundings?"""
+    before = folded[max(0, mention.start - 30):mention.start]
+    after = text[mention.end:mention.end + 8]
+    if not _capitalised(mention.surface):
+        return False
+    if place.kind in ("commune", "commune_out") and (_STREET.search(before) or _PERSON.search(before)):
+        return False
+    code_after = _CODE_AFTER.match(after)
+    if place.kind == "departement" and place.ambiguous:
+        title_lead = mention.start <= 1 and re.match(r"\s*[:,(]", text[mention.end:])
+        return bool(_ARTICLE.search(before) or code_after or title_lead or mention.surface.isupper())
+    if place.ambiguous:
+        return bool(_PLACE_CONTEXT.search(before) or code_after)
+    return True
+
+
+def tag_places(text: str, gazetteer: Gazetteer | None = None) -> PlaceTags:
+    """The places of `text` (title and body together), in the format of DESIGN.md's tag output."""
+    gazetteer = gazetteer or load_gazetteer()
+    folded = fold(text)
+    mentions = find_mentions(text, gazetteer)
+
+    # Département codes written in the text: "(23)", and postcodes.
+    written_deps = {m[1] for m in re.finditer(r"\((\d[\dAB]|97\d)\)", text)}
+    postcode_deps = {p[:2] for p in _POSTCODE.findall(text) if not p.startswith("97")}
+
+    # Pass 1: each mention keeps the places its surroundings allow.
+    for mention in mentions:
+        mention.places = tuple(p for p in mention.places if _admissible(mention, p, text, folded))
+
+    # Context: the départements and the side (région or not) of the unambiguous mentions.
+    context_deps = set(written_deps)
+    inside = outside = 0
+    for mention in mentions:
+        if len({(p.kind, p.code) for p in mention.places}) == 1:
+            place = mention.places[0]
+            if place.dep:
+                context_deps.add(place.dep)
+            if place.in_region:
+                inside += 1
+            else:
+                outside += 1
+
+    # Pass 2: choose one place per mention.
+    for mention in mentions:
+        if mention.places:
+            mention.chosen = _choose(mention, text, folded, context_deps, postcode_deps, inside, outside)
+
+    return _assemble(mentions, gazetteer, written_deps)
+
+
+def _choose(mention: Mention, text: str, folded: str, context_deps: set[str], postcode_deps: set[str],
+            inside: int, outside: int) -> Place:
+    places = mention.places
+    if len(places) == 1:
+        return places[0]
+    code_after = _CODE_AFTER.match(text[mention.end:mention.end + 8])
+    if code_after:
+        same = [p for p in places if p.dep == code_after[1].upper()]
+        if same:
+            return max(same, key=lambda p: p.population)
+    before = folded[max(0, mention.start - 12):mention.start]
+    departement = next((p for p in places if p.kind == "departement"), None)
+    if departement and _ARTICLE.search(before):
+        return departement  # "la Vienne", "dans les Landes"
+    towns = [p for p in places if p.kind in ("commune", "commune_out", "epci")]
+    if departement and _TOWN_PREPOSITION.search(before) and towns:
+        places = tuple(towns)  # "à Vienne": a town
+    for deps in (context_deps, postcode_deps):
+        near = [p for p in places if p.dep in deps]
+        if near:
+            return max(near, key=lambda p: p.population)
+    inside_places = [p for p in places if p.in_region]
+    outside_places = [p for p in places if not p.in_region]
+    if inside_places and outside_places:
+        if outside > inside:
+            return max(outside_places, key=lambda p: p.population)
+        if inside > 0:
+            return max(inside_places, key=lambda p: p.population)
+        best_in = max(inside_places, key=lambda p: p.population if p.kind != "departement" else 10**6)
+        best_out = max(outside_places, key=lambda p: p.population)
+        # No context: the region's place unless the other is far larger (a regional watch's prior).
+        return best_in if best_in.kind == "departement" or best_in.population * 5 >= best_out.population else best_out
+    return max(places, key=lambda p: p.population)
+
+
+def _assemble(mentions: list[Mention], gazetteer: Gazetteer, written_deps: set[str]) -> PlaceTags:
+    tags = PlaceTags()
+    departements, communes, epci = set(), set(), set()
+    named_outside = False
+    region_named = False
+    for mention in mentions:
+        place = mention.chosen
+        if place is None:
+            continue
+        evidence = {"match": mention.surface, "start": mention.start}
+        if place.kind == "commune":
+            communes.add(place.code)
+            tags.evidence.append({"facet": "communes", "value": place.code, **evidence})
+            commune = gazetteer.communes[place.code]
+            departements.add(commune["dep"])
+            if commune["epci"] in gazetteer.epci:
+                epci.add(commune["epci"])
+        elif place.kind == "epci":
+            epci.add(place.code)
+            tags.evidence.append({"facet": "epci", "value": place.code, **evidence})
+            departements.update(gazetteer.epci[place.code]["departements"])
+        elif place.kind == "departement" and place.in_region:
+            departements.add(place.code)
+            tags.evidence.append({"facet": "departements", "value": place.code, **evidence})
+        elif place.kind == "region" and place.in_region:
+            region_named = True
+            tags.evidence.append({"facet": "region", "value": "na", **evidence})
+        else:
+            named_outside = True
+    departements.update(d for d in written_deps if gazetteer.departements.get(d, {}).get("region") == gazetteer.region)
+    tags.departements, tags.communes, tags.epci = sorted(departements), sorted(communes), sorted(epci)
+    tags.region_na = bool(departements or communes or epci or region_named)
+    tags.outside = named_outside and not tags.region_na
+    return tags

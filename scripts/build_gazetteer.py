@@ -1,0 +1,161 @@
+"""Build config/gazetteer.json from the official gazetteer @etalab/decoupage-administratif (MIT).
+
+    make gazetteer        # fetches the npm package (npm pack), needs the `gazetteer` extra (wordfreq)
+
+Kept: every commune of Nouvelle-Aquitaine (region 75) with its délégué and associé names (people
+still write the old names of merged communes), every EPCI with a member in the region (official
+name and usual short forms), every département and region, and the communes outside the region
+that a regional text is likely to name (population ≥ OUTSIDE_MIN_POPULATION, plus the largest
+homonym of each of the region's names), so that a text about Nevers or Meaux is recognised as
+outside the region rather than untagged.
+
+Names that are also common French words or first names ("Bonnes", "Anais", "Lot") are flagged
+`ambiguous`: the matcher asks for context before believing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import tarfile
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+PACKAGE = "@etalab/decoupage-administratif"
+VERSION = "6.0.0"
+REGION = "75"
+OUTSIDE_MIN_POPULATION = 5000
+# A name is a common word when its lower-cased form is frequent in French (wordfreq's Zipf scale)
+# and the commune is too small for that frequency to come from the commune itself.
+COMMON_WORD_ZIPF = {2000: 2.8, 10000: 3.3}  # population below -> minimum Zipf frequency
+# First names and words that word frequencies miss (accents, rare spellings).
+EXTRA_AMBIGUOUS = {"Anais", "Vars", "Sore", "Gours", "Marie", "Julien", "Lucie", "Benoît", "Agnès", "Claire",
+                   "Germain", "Laurent", "Martin", "Vincent", "Mathieu", "Remy", "Rémy", "Aigre", "Gond", "Cave",
+                   "Pont", "Port", "Lac", "Val", "Parc", "Plan", "Lot", "Creuse", "Landes", "Charente", "Vienne",
+                   "Gironde", "Dordogne", "Sèvre", "Isle", "Dronne", "Corrèze"}
+FORMER_REGIONS = ["Aquitaine", "Limousin", "Poitou-Charentes"]
+EPCI_PREFIXES = {"CA": "Communauté d'agglomération", "CC": "Communauté de communes", "CU": "Communauté urbaine"}
+
+
+def fetch_package(workdir: Path) -> Path:
+    """npm pack the pinned version and unpack it; return its data folder."""
+    subprocess.run(["npm", "pack", f"{PACKAGE}@{VERSION}", "--silent"], cwd=workdir, check=True,
+                   stdout=subprocess.DEVNULL)
+    (archive,) = workdir.glob("*.tgz")
+    with tarfile.open(archive) as tar:
+        tar.extractall(workdir, filter="data")
+    return workdir / "package" / "data"
+
+
+def load(data: Path, name: str):
+    return json.loads((data / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def epci_short_forms(name: str, commune_names: set[str]) -> list[str]:
+    """"CA du Grand Angoulême" -> ["Communauté d'agglomération du Grand Angoulême", "Grand Angoulême"]."""
+    forms = []
+    match = re.match(r"^(CA|CC|CU)\s+(?:(du|de la|de l'|des|de|d')\s*)?(.+)$", name)
+    if match:
+        prefix, connector, rest = match.groups()
+        long_form = f"{EPCI_PREFIXES[prefix]} {connector + ' ' if connector and not connector.endswith(chr(39)) else connector or ''}{rest}"
+        forms.append(re.sub(r"\s+", " ", long_form).replace("' ", "'"))
+        # The short form alone ("Grand Angoulême", "Pays de Nay"), unless it is a commune's name (a commune
+        # implies its EPCI anyway) or a lone word, too easily something else.
+        if rest not in commune_names and (" " in rest or "-" in rest):
+            forms.append(rest)
+    forms = [f.replace('"', "").strip() for f in forms]
+    for suffix in (" Métropole", " Agglo", " Agglomération"):
+        if name.endswith(suffix):
+            forms.append(name)
+    return [f for f in dict.fromkeys(forms) if f != name]
+
+
+def build(data: Path) -> dict:
+    from wordfreq import zipf_frequency
+
+    communes, departements, regions, epcis = (load(data, n) for n in ("communes", "departements", "regions", "epci"))
+    current = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
+    region_communes = {code: c for code, c in current.items() if c["region"] == REGION}
+    region_names = {c["nom"] for c in region_communes.values()}
+
+    def ambiguous(name: str, population: int) -> bool:
+        if name in EXTRA_AMBIGUOUS:
+            return True
+        if " " in name or "-" in name or "'" in name:
+            return False
+        frequency = zipf_frequency(name.lower(), "fr")
+        return any(population < size and frequency >= zipf for size, zipf in COMMON_WORD_ZIPF.items())
+
+    # EPCI of each commune, and the EPCI to keep (a member in the region).
+    epci_of: dict[str, str] = {}
+    kept_epci = {}
+    for epci in epcis:
+        members = [m["code"] for m in epci["membres"]]
+        for code in members:
+            epci_of[code] = epci["code"]
+        deps = sorted({current[m]["departement"] for m in members if m in current})
+        if any(m in region_communes for m in members):
+            kept_epci[epci["code"]] = {
+                "name": epci["nom"], "type": epci["type"], "departements": deps,
+                "aliases": epci_short_forms(epci["nom"], region_names),
+                "population": epci.get("populationTotale") or 0,
+            }
+
+    # Largest population of each name outside the region (homonym priors).
+    outside_pop: dict[str, int] = defaultdict(int)
+    for c in current.values():
+        if c["region"] != REGION:
+            outside_pop[c["nom"]] = max(outside_pop[c["nom"]], c.get("population") or 0)
+
+    result_communes = {}
+    for code, c in sorted(region_communes.items()):
+        result_communes[code] = {
+            "name": c["nom"], "dep": c["departement"], "pop": c.get("population") or 0,
+            "epci": epci_of.get(code), "postcodes": c.get("codesPostaux", []), "aliases": [],
+            "ambiguous": ambiguous(c["nom"], c.get("population") or 0),
+            "homonym_pop": outside_pop.get(c["nom"], 0),
+        }
+    for c in communes:  # old names of merged communes point to today's commune
+        if c["type"] in ("commune-deleguee", "commune-associee") and c["region"] == REGION:
+            target = result_communes.get(c.get("chefLieu") or c.get("commune") or "")
+            if target and c["nom"] != target["name"] and c["nom"] not in target["aliases"]:
+                target["aliases"].append(c["nom"])
+
+    outside = sorted(
+        ([c["nom"], c["code"], c["departement"], c.get("population") or 0] for c in current.values()
+         if c["region"] != REGION and ((c.get("population") or 0) >= OUTSIDE_MIN_POPULATION
+                                       or (c["nom"] in region_names and (c.get("population") or 0)
+                                           == outside_pop[c["nom"]] and outside_pop[c["nom"]] > 0))),
+        key=lambda row: row[1])
+    return {
+        "source": f"{PACKAGE} {VERSION} (MIT), INSEE/DGCL",
+        "region": REGION,
+        "regions": {r["code"]: r["nom"] for r in regions},
+        "former_regions": FORMER_REGIONS,
+        "departements": {d["code"]: {"name": d["nom"], "region": d["region"],
+                                     "ambiguous": d["nom"] in EXTRA_AMBIGUOUS} for d in departements},
+        "communes": result_communes,
+        "epci": dict(sorted(kept_epci.items())),
+        "outside_communes": outside,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "config" / "gazetteer.json")
+    parser.add_argument("--data", type=Path, help="an unpacked package's data/ folder (skips npm)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data or fetch_package(Path(tmp))
+        gazetteer = build(data)
+    args.out.write_text(json.dumps(gazetteer, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    print(f"{args.out}: {len(gazetteer['communes'])} communes, {len(gazetteer['epci'])} EPCI, "
+          f"{len(gazetteer['outside_communes'])} communes outside the region, "
+          f"{sum(c['ambiguous'] for c in gazetteer['communes'].values())} ambiguous names")
+
+
+if __name__ == "__main__":
+    main()
