@@ -3,8 +3,8 @@
 One Aho-Corasick automaton (pyahocorasick) holds every name of the gazetteer (communes of the
 région with their old names, EPCI and their short forms, départements, régions, the larger
 communes of the rest of France) in a folded form: lower case, no accents, typographic apostrophes
-and dashes unified, "Saint"/"St", hyphens or spaces. Matches are checked for word boundaries
-(a hyphen glues: "Vienne" is not found in "Haute-Vienne"), then disambiguated:
+and dashes unified, "Saint"/"St", hyphens or spaces. Only whole words match (a hyphen
+glues: "Vienne" is not found in "Haute-Vienne"); matches are then disambiguated:
 
 - names that are common words or first names ("Bonnes", "Anais", "Lot", "landes") need a capital
   and context: a preposition ("à", "de", "en"…), a département code "(86)" or a postcode;
@@ -26,25 +26,34 @@ from pathlib import Path
 
 import ahocorasick
 
-from pipeline.text import fold
+from pipeline.text import _FOLD, fold
 
 GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
 OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes", "Auvergne", "Alsace", "Lorraine",
                         "Picardie", "Nord-Pas-de-Calais", "Franche-Comté", "Champagne-Ardenne", "Basse-Normandie",
                         "Haute-Normandie", "Provence")
 
+# Matching text: folded, and every character that is neither a letter, a digit nor a hyphen made a
+# space; names are keyed between two spaces, so the automaton only finds whole words, and a hyphen
+# glues ("Vienne" is not found in "Haute-Vienne"). Same length as the text, plus one space each side.
+_WORDS = "".join(c if c.isalnum() or c == "-" else " " for c in _FOLD)
+
+
+def match_text(text: str) -> str:
+    return f" {text.translate(_WORDS)} "
+
+
 def name_variants(name: str) -> set[str]:
-    """Folded spellings of a name: hyphens or spaces, Saint/St/Ste, œ or oe."""
+    """Keys of a name: hyphens or spaces, Saint/St/Ste, œ or oe; between spaces, as in `match_text`."""
     base = fold(name)
     variants = {base, base.replace("-", " ")}
     for variant in list(variants):
-        for long, shorts in (("saint", ("st", "st.")), ("sainte", ("ste", "ste."))):
-            for short in shorts:
-                variants.add(re.sub(rf"\b{long}(?=[- ])", short, variant))
+        for long, short in (("saint", "st"), ("sainte", "ste")):
+            variants.add(re.sub(rf"\b{long}(?=[- ])", short, variant))
     for variant in list(variants):
         if "œ" in variant or "æ" in variant:
             variants.add(variant.replace("œ", "oe").replace("æ", "ae"))
-    return {v for v in variants if v}
+    return {" " + " ".join(v.translate(_WORDS).split()) + " " for v in variants if v.strip()}
 
 
 # ----------------------------------------------------------------- entities
@@ -122,15 +131,16 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
 
 # ------------------------------------------------------------------ matching
 
+# Contexts, read in the matching text just before a name (folded; punctuation and apostrophes are
+# spaces, so "d'" reads "d ", "M." reads "m ").
 _STREET = re.compile(
-    r"(?:\brue|\bavenue|\bav\.|\bboulevard|\bbd|\bplace|\broute|\bchemin|\ballees?|\bquai|\bimpasse|\bcours"
-    r"|\bsquare|\brond-point|\besplanade|\bfaubourg|\brocade|\bpassage)"
-    r"\s+(?:de\s+la\s+|de\s+l'|du\s+|des\s+|de\s+|d')?$")
-_PERSON = re.compile(r"(?:\bm\.|\bmme|\bmlle|\bme|\bdr|\bpr|\bmonsieur|\bmadame)\s+$")
+    r"\b(?:rue|avenue|av|boulevard|bd|place|route|chemin|allees?|quai|impasse|cours|square|rond-point"
+    r"|esplanade|faubourg|rocade|passage)\s+(?:de\s+la\s+|de\s+l\s+|du\s+|des\s+|de\s+|d\s+)?$")
+_PERSON = re.compile(r"\b(?:m|mme|mlle|me|dr|pr|monsieur|madame)\s+$")
 _PLACE_CONTEXT = re.compile(
-    r"(?:\ba|\bde|\bd'|\ben|\bsur|\bdans|\bvers|\bpres de|\bcommune de|\bville de|\bvillage de|\bmairie de"
-    r"|\bdu|\bau|\bquartier de|\bsecteur de|\bjusqu'a)\s*$")
-_ARTICLE = re.compile(r"(?:\bla|\bles|\ble|\ben|\bl')\s*$")
+    r"\b(?:a|de|d|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|du|au|quartier de"
+    r"|secteur de|jusqu a)\s+$")
+_ARTICLE = re.compile(r"\b(?:la|les|le|en|l)\s+$")
 _TOWN_PREPOSITION = re.compile(r"\ba\s+$")
 _CODE_AFTER = re.compile(r"\s*\((\d[\dab]|97\d)\)")
 _POSTCODE = re.compile(r"\b(\d{5})\b")
@@ -155,27 +165,12 @@ class PlaceTags:
     evidence: list[dict] = field(default_factory=list)
 
 
-def _boundaries_ok(folded: str, start: int, end: int) -> bool:
-    before = folded[start - 1] if start > 0 else " "
-    after = folded[end] if end < len(folded) else " "
-    if before.isalnum() or after.isalnum():
-        return False
-    # A hyphen glues a name into a longer one ("Haute-Vienne", "Saint-Martin-d'Hères").
-    if before == "-" and start > 1 and folded[start - 2].isalnum():
-        return False
-    if after == "-" and end + 1 < len(folded) and folded[end + 1].isalnum():
-        return False
-    return True
-
-
-def find_mentions(text: str, gazetteer: Gazetteer) -> list[Mention]:
-    """Leftmost-longest name matches that respect word boundaries."""
-    folded = fold(text)
+def find_mentions(text: str, gazetteer: Gazetteer, words: str | None = None) -> list[Mention]:
+    """Leftmost-longest whole-word name matches (`words`: match_text(text), if already computed)."""
     found = []
-    for end_index, (key, places) in gazetteer.automaton.iter(folded):
-        start, end = end_index - len(key) + 1, end_index + 1
-        if _boundaries_ok(folded, start, end):
-            found.append((start, end, places))
+    for end_index, (key, places) in gazetteer.automaton.iter(words or match_text(text)):
+        start = end_index - len(key) + 1  # in the padded text: where the name starts in `text`
+        found.append((start, start + len(key) - 2, places))
     found.sort(key=lambda m: (m[0], -m[1]))
     mentions, last_end = [], -1
     for start, end, places in found:
@@ -194,9 +189,14 @@ def _capitalised(surface: str) -> bool:
     return len(parts) == 2 and parts[0].lower() in ("l", "la", "le", "les") and parts[1][:1].isupper()
 
 
-def _admissible(mention: Mention, place: Place, text: str, folded: str) -> bool:
+def _before(words: str, mention: Mention, size: int) -> str:
+    """The matching text just before a mention (`words` is padded by one space)."""
+    return words[max(0, mention.start + 1 - size):mention.start + 1]
+
+
+def _admissible(mention: Mention, place: Place, text: str, words: str) -> bool:
     """Can this mention be this place, by its own surroundings?"""
-    before = folded[max(0, mention.start - 30):mention.start]
+    before = _before(words, mention, 30)
     after = text[mention.end:mention.end + 8]
     if not _capitalised(mention.surface):
         return False
@@ -214,8 +214,8 @@ def _admissible(mention: Mention, place: Place, text: str, folded: str) -> bool:
 def tag_places(text: str, gazetteer: Gazetteer | None = None) -> PlaceTags:
     """The places of `text` (title and body together), in the format of DESIGN.md's tag output."""
     gazetteer = gazetteer or load_gazetteer()
-    folded = fold(text)
-    mentions = find_mentions(text, gazetteer)
+    words = match_text(text)
+    mentions = find_mentions(text, gazetteer, words)
 
     # Département codes written in the text: "(23)", and postcodes.
     written_deps = {m[1] for m in re.finditer(r"\((\d[\dAB]|97\d)\)", text)}
@@ -223,7 +223,7 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None) -> PlaceTags:
 
     # Pass 1: each mention keeps the places its surroundings allow.
     for mention in mentions:
-        mention.places = tuple(p for p in mention.places if _admissible(mention, p, text, folded))
+        mention.places = tuple(p for p in mention.places if _admissible(mention, p, text, words))
 
     # Context: the départements and the side (région or not) of the unambiguous mentions.
     context_deps = set(written_deps)
@@ -241,12 +241,12 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None) -> PlaceTags:
     # Pass 2: choose one place per mention.
     for mention in mentions:
         if mention.places:
-            mention.chosen = _choose(mention, text, folded, context_deps, postcode_deps, inside, outside)
+            mention.chosen = _choose(mention, text, words, context_deps, postcode_deps, inside, outside)
 
     return _assemble(mentions, gazetteer, written_deps)
 
 
-def _choose(mention: Mention, text: str, folded: str, context_deps: set[str], postcode_deps: set[str],
+def _choose(mention: Mention, text: str, words: str, context_deps: set[str], postcode_deps: set[str],
             inside: int, outside: int) -> Place:
     places = mention.places
     if len(places) == 1:
@@ -256,7 +256,7 @@ def _choose(mention: Mention, text: str, folded: str, context_deps: set[str], po
         same = [p for p in places if p.dep == code_after[1].upper()]
         if same:
             return max(same, key=lambda p: p.population)
-    before = folded[max(0, mention.start - 12):mention.start]
+    before = _before(words, mention, 12)
     departement = next((p for p in places if p.kind == "departement"), None)
     if departement and _ARTICLE.search(before):
         return departement  # "la Vienne", "dans les Landes"

@@ -59,8 +59,14 @@ def _fold_table(keep_case: bool) -> dict[int, str]:
     return table
 
 
-_FOLD = _fold_table(keep_case=False)
-_ACCENTLESS = _fold_table(keep_case=True)
+def _as_sequence(table: dict[int, str], size: int = 0x2100) -> str:
+    """A translate table as one string indexed by code point: much faster than a dict for str.translate
+    (code points beyond it raise IndexError, a LookupError: str.translate leaves them as they are)."""
+    return "".join(table.get(code, chr(code)) for code in range(size))
+
+
+_FOLD = _as_sequence(_fold_table(keep_case=False))
+_ACCENTLESS = _as_sequence(_fold_table(keep_case=True))
 
 
 def fold(text: str) -> str:
