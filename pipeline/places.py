@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +29,10 @@ import ahocorasick
 from pipeline.text import _FOLD, fold
 
 GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
+# Names outside the région that a regional text uses to say "elsewhere".
+COUNTRIES = ("Belgique", "Espagne", "Allemagne", "Italie", "Portugal", "Royaume-Uni", "Angleterre", "Suisse",
+             "Luxembourg", "Pays-Bas", "Irlande", "Pologne", "Roumanie", "Maroc", "Algérie", "Tunisie", "Sénégal",
+             "Canada", "Québec", "États-Unis")
 OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes", "Auvergne", "Alsace", "Lorraine",
                         "Picardie", "Nord-Pas-de-Calais", "Franche-Comté", "Champagne-Ardenne", "Basse-Normandie",
                         "Haute-Normandie", "Provence")
@@ -61,13 +65,19 @@ def name_variants(name: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Place:
-    kind: str          # commune | commune_out | departement | region | epci
+    kind: str          # commune | commune_out | departement | region | epci | country
     code: str          # INSEE commune or département code, région code, EPCI SIREN
     name: str
     dep: str | None    # département of a commune or EPCI
     population: int = 0
     ambiguous: bool = False  # a common word or first name: needs context
     in_region: bool = False
+    region: str | None = None
+
+    @property
+    def weight(self) -> int:
+        """Population prior; a département or a région outweighs any commune of the same name."""
+        return 10**8 if self.kind in ("departement", "region", "country") else self.population
 
 
 @dataclass
@@ -101,29 +111,39 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
             if place not in bucket:
                 bucket.append(place)
 
+    dep_region = {code: d["region"] for code, d in data["departements"].items()}
     for code, c in data["communes"].items():
-        add(c["name"], Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True))
+        add(c["name"], Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True, region))
         for alias in c["aliases"]:
             # An old name of a merged commune: small places, so short one-word names need context.
             short = " " not in alias and "-" not in alias and len(alias) < 6
-            add(alias, Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short, True))
-    for name, code, dep, population in data["outside_communes"]:
-        add(name, Place("commune_out", code, name, dep, population))
+            add(alias, Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short, True, region))
+    for name, code, dep, population, short_names, ambiguous in data["outside_communes"]:
+        place = Place("commune_out", code, name, dep, population, ambiguous, False, dep_region.get(dep))
+        for spelling in (name, *short_names):
+            add(spelling, place)
     for code, e in data["epci"].items():
         dep = e["departements"][0] if len(e["departements"]) == 1 else None
         for name in (e["name"], *e["aliases"]):
-            add(name, Place("epci", code, e["name"], dep, e["population"], False, True))
+            add(name, Place("epci", code, e["name"], dep, e["population"], False, True, region))
     for code, d in data["departements"].items():
-        add(d["name"], Place("departement", code, d["name"], code, 0, d["ambiguous"], d["region"] == region))
+        add(d["name"], Place("departement", code, d["name"], code, 0, d["ambiguous"], d["region"] == region,
+                             d["region"]))
     for code, name in data["regions"].items():
-        add(name, Place("region", code, name, None, 0, False, code == region))
+        add(name, Place("region", code, name, None, 0, False, code == region, code))
     for name in data["former_regions"]:
-        add(name, Place("region", region, name, None, 0, False, True))
+        add(name, Place("region", region, name, None, 0, False, True, region))
     for name in OTHER_FORMER_REGIONS:
-        add(name, Place("region", "other", name, None))
+        add(name, Place("region", "other", name, None, region="other"))
+    for name in COUNTRIES:
+        add(name, Place("country", name, name, None, region="abroad"))
 
     automaton = ahocorasick.Automaton()
     for key, places in names.items():
+        # A name is a common word or not for all its places, as its largest place is: "Campagne"
+        # needs context whichever Campagne it would be, "Mérignac" (Gironde) does not.
+        ambiguous = max(places, key=lambda p: p.weight).ambiguous
+        places = [replace(p, ambiguous=ambiguous) for p in places]
         automaton.add_word(key, (key, tuple(places)))
     automaton.make_automaton()
     return Gazetteer(automaton, data["communes"], data["epci"], data["departements"], region)
@@ -139,10 +159,12 @@ _STREET = re.compile(
 _PERSON = re.compile(r"\b(?:m|mme|mlle|me|dr|pr|monsieur|madame)\s+$")
 _PLACE_CONTEXT = re.compile(
     r"\b(?:a|de|d|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|du|au|quartier de"
-    r"|secteur de|jusqu a)\s+$")
+    r"|secteur de|jusqu a|\d{5})\s+$")
 _ARTICLE = re.compile(r"\b(?:la|les|le|en|l)\s+$")
 _TOWN_PREPOSITION = re.compile(r"\ba\s+$")
-_CODE_AFTER = re.compile(r"\s*\((\d[\dab]|97\d)\)")
+_CODE_AFTER = re.compile(r"\s*\((\d[\dabAB]|97\d)\)")
+_WRITTEN_DEP = re.compile(r"\((\d[\dabAB]|97\d)\)")
+_LOCATED_IN = re.compile(r"^\s*[,(]\s*(?:en|au|aux|dans|dans le|dans la|dans les|la|le|les|l['’])?\s*$")
 _POSTCODE = re.compile(r"\b(\d{5})\b")
 
 
@@ -185,7 +207,7 @@ def _capitalised(surface: str) -> bool:
     if first.isupper():
         return True
     # "l'Isle-Jourdain", "de La Rochelle": an article before the capital.
-    parts = re.split(r"['\s]", surface, maxsplit=1)
+    parts = re.split(r"['’\s]", surface, maxsplit=1)
     return len(parts) == 2 and parts[0].lower() in ("l", "la", "le", "les") and parts[1][:1].isupper()
 
 
@@ -216,69 +238,99 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None) -> PlaceTags:
     gazetteer = gazetteer or load_gazetteer()
     words = match_text(text)
     mentions = find_mentions(text, gazetteer, words)
+    written_deps = {m.upper() for m in _WRITTEN_DEP.findall(text)} if "(" in text else set()
 
-    # Département codes written in the text: "(23)", and postcodes.
-    written_deps = {m[1] for m in re.finditer(r"\((\d[\dAB]|97\d)\)", text)}
-    postcode_deps = {p[:2] for p in _POSTCODE.findall(text) if not p.startswith("97")}
-
-    # Pass 1: each mention keeps the places its surroundings allow.
+    # Pass 1: what each mention's own surroundings allow and decide.
     for mention in mentions:
-        mention.places = tuple(p for p in mention.places if _admissible(mention, p, text, words))
+        places = [p for p in mention.places if _admissible(mention, p, text, words)]
+        mention.places = tuple(_decide_locally(mention, places, text, words))
+    _apply_located_in(mentions, text)
 
-    # Context: the départements and the side (région or not) of the unambiguous mentions.
+    # Context: the départements and the side (région or not) of the mentions now unambiguous.
     context_deps = set(written_deps)
     inside = outside = 0
     for mention in mentions:
-        if len({(p.kind, p.code) for p in mention.places}) == 1:
+        if len(mention.places) == 1:
             place = mention.places[0]
-            if place.dep:
-                context_deps.add(place.dep)
-            if place.in_region:
-                inside += 1
-            else:
-                outside += 1
+            context_deps.add(place.dep or "")
+            inside += place.in_region
+            outside += not place.in_region
 
-    # Pass 2: choose one place per mention.
+    # Pass 2: one place per mention.
+    postcode_deps = None
     for mention in mentions:
-        if mention.places:
-            mention.chosen = _choose(mention, text, words, context_deps, postcode_deps, inside, outside)
-
+        if len(mention.places) == 1:
+            mention.chosen = mention.places[0]
+        elif mention.places:
+            if postcode_deps is None:
+                postcode_deps = {p[:2] for p in _POSTCODE.findall(text) if not p.startswith("97")}
+            mention.chosen = _choose(mention.places, context_deps, postcode_deps, inside, outside)
     return _assemble(mentions, gazetteer, written_deps)
 
 
-def _choose(mention: Mention, text: str, words: str, context_deps: set[str], postcode_deps: set[str],
-            inside: int, outside: int) -> Place:
-    places = mention.places
-    if len(places) == 1:
-        return places[0]
-    code_after = _CODE_AFTER.match(text[mention.end:mention.end + 8])
+def _decide_locally(mention: Mention, places: list[Place], text: str, words: str) -> list[Place]:
+    """A following "(86)" picks that département's place; "la Vienne" is the département and
+    "à Vienne" a town."""
+    if len(places) < 2:
+        return places
+    code_after = _CODE_AFTER.match(text, mention.end)
     if code_after:
         same = [p for p in places if p.dep == code_after[1].upper()]
         if same:
-            return max(same, key=lambda p: p.population)
+            return same
     before = _before(words, mention, 12)
-    departement = next((p for p in places if p.kind == "departement"), None)
-    if departement and _ARTICLE.search(before):
-        return departement  # "la Vienne", "dans les Landes"
+    departements = [p for p in places if p.kind == "departement"]
+    if departements and _ARTICLE.search(before):
+        return departements
     towns = [p for p in places if p.kind in ("commune", "commune_out", "epci")]
-    if departement and _TOWN_PREPOSITION.search(before) and towns:
-        places = tuple(towns)  # "à Vienne": a town
+    if departements and towns and _TOWN_PREPOSITION.search(before):
+        return towns
+    return places
+
+
+def _apply_located_in(mentions: list[Mention], text: str) -> None:
+    """"Bruges, en Belgique", "Bonnes (Vienne)", "Vienne, en Isère": a place followed by where it is
+    keeps only the candidates that are there."""
+    located: dict[str, tuple[Place, ...]] = {}
+    for mention, where in zip(mentions, mentions[1:]):
+        if len(where.places) != 1 or where.places[0].kind not in ("departement", "region", "country"):
+            continue
+        if not _LOCATED_IN.match(text[mention.end:where.start]):
+            continue
+        area = where.places[0]
+        if area.kind == "departement":
+            mention.places = tuple(p for p in mention.places if p.dep == area.code)
+        elif area.in_region:
+            mention.places = tuple(p for p in mention.places if p.in_region)
+        else:
+            mention.places = tuple(p for p in mention.places if not p.in_region and p.region in (area.region, None))
+        located[fold(mention.surface)] = mention.places
+    for mention in mentions:  # the same name elsewhere in the text is the same place ("Bruges : …")
+        if fold(mention.surface) in located:
+            mention.places = tuple(p for p in mention.places if p in located[fold(mention.surface)])
+
+
+def _choose(places: tuple[Place, ...], context_deps: set[str], postcode_deps: set[str], inside: int,
+            outside: int) -> Place:
+    """Homonyms: the one in a département of the text, then the far larger one, then the side the
+    text is on, then the région's (a regional watch's prior)."""
     for deps in (context_deps, postcode_deps):
         near = [p for p in places if p.dep in deps]
         if near:
-            return max(near, key=lambda p: p.population)
+            return max(near, key=lambda p: p.weight)
     inside_places = [p for p in places if p.in_region]
     outside_places = [p for p in places if not p.in_region]
-    if inside_places and outside_places:
-        if outside > inside:
-            return max(outside_places, key=lambda p: p.population)
-        if inside > 0:
-            return max(inside_places, key=lambda p: p.population)
-        best_in = max(inside_places, key=lambda p: p.population if p.kind != "departement" else 10**6)
-        best_out = max(outside_places, key=lambda p: p.population)
-        # No context: the region's place unless the other is far larger (a regional watch's prior).
-        return best_in if best_in.kind == "departement" or best_in.population * 5 >= best_out.population else best_out
-    return max(places, key=lambda p: p.population)
+    if not inside_places or not outside_places:
+        return max(places, key=lambda p: p.weight)
+    best_in = max(inside_places, key=lambda p: p.weight)
+    best_out = max(outside_places, key=lambda p: p.weight)
+    if best_out.weight > 20 * best_in.weight:
+        return best_out
+    if best_in.weight > 20 * best_out.weight:
+        return best_in
+    if outside > inside:
+        return best_out
+    return best_in
 
 
 def _assemble(mentions: list[Mention], gazetteer: Gazetteer, written_deps: set[str]) -> PlaceTags:

@@ -5,9 +5,9 @@
 Kept: every commune of Nouvelle-Aquitaine (region 75) with its délégué and associé names (people
 still write the old names of merged communes), every EPCI with a member in the region (official
 name and usual short forms), every département and region, and the communes outside the region
-that a regional text is likely to name (population ≥ OUTSIDE_MIN_POPULATION, plus the largest
-homonym of each of the region's names), so that a text about Nevers or Meaux is recognised as
-outside the region rather than untagged.
+that a regional text is likely to name (population ≥ OUTSIDE_MIN_POPULATION; the larger ones also
+by their short name, "Aix" for Aix-en-Provence), so that a text about Nevers or Meaux is recognised
+as outside the region rather than untagged.
 
 Names that are also common French words or first names ("Bonnes", "Anais", "Lot") are flagged
 `ambiguous`: the matcher asks for context before believing them.
@@ -28,6 +28,7 @@ PACKAGE = "@etalab/decoupage-administratif"
 VERSION = "6.0.0"
 REGION = "75"
 OUTSIDE_MIN_POPULATION = 5000
+SHORT_NAME_MIN_POPULATION = 50000  # "Aix" for Aix-en-Provence, "Clermont" for Clermont-Ferrand
 # A name is a common word when its lower-cased form is frequent in French (wordfreq's Zipf scale)
 # and the commune is too small for that frequency to come from the commune itself.
 COMMON_WORD_ZIPF = {2000: 2.8, 10000: 3.3}  # population below -> minimum Zipf frequency
@@ -35,7 +36,10 @@ COMMON_WORD_ZIPF = {2000: 2.8, 10000: 3.3}  # population below -> minimum Zipf f
 EXTRA_AMBIGUOUS = {"Anais", "Vars", "Sore", "Gours", "Marie", "Julien", "Lucie", "Benoît", "Agnès", "Claire",
                    "Germain", "Laurent", "Martin", "Vincent", "Mathieu", "Remy", "Rémy", "Aigre", "Gond", "Cave",
                    "Pont", "Port", "Lac", "Val", "Parc", "Plan", "Lot", "Creuse", "Landes", "Charente", "Vienne",
-                   "Gironde", "Dordogne", "Sèvre", "Isle", "Dronne", "Corrèze"}
+                   "Gironde", "Dordogne", "Sèvre", "Isle", "Dronne", "Corrèze",
+                   # larger towns elsewhere whose name is a common word
+                   "Orange", "Tours", "Sens", "Lens", "Nice", "Grasse", "Lourdes", "Dole", "Lure", "Digne", "Gap",
+                   "Mende", "Bar", "Marseillan", "Agde", "Belle", "Beaune"}
 FORMER_REGIONS = ["Aquitaine", "Limousin", "Poitou-Charentes"]
 EPCI_PREFIXES = {"CA": "Communauté d'agglomération", "CC": "Communauté de communes", "CU": "Communauté urbaine"}
 
@@ -80,6 +84,7 @@ def build(data: Path) -> dict:
     current = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
     region_communes = {code: c for code, c in current.items() if c["region"] == REGION}
     region_names = {c["nom"] for c in region_communes.values()}
+    hyphenated_names = sorted({n for n in region_names if "-" in n}, key=len, reverse=True)
 
     def ambiguous(name: str, population: int) -> bool:
         if name in EXTRA_AMBIGUOUS:
@@ -124,12 +129,25 @@ def build(data: Path) -> dict:
             if target and c["nom"] != target["name"] and c["nom"] not in target["aliases"]:
                 target["aliases"].append(c["nom"])
 
-    outside = sorted(
-        ([c["nom"], c["code"], c["departement"], c.get("population") or 0] for c in current.values()
-         if c["region"] != REGION and ((c.get("population") or 0) >= OUTSIDE_MIN_POPULATION
-                                       or (c["nom"] in region_names and (c.get("population") or 0)
-                                           == outside_pop[c["nom"]] and outside_pop[c["nom"]] > 0))),
-        key=lambda row: row[1])
+    outside = []
+    for c in sorted(current.values(), key=lambda c: c["code"]):
+        population = c.get("population") or 0
+        if c["region"] == REGION or population < OUTSIDE_MIN_POPULATION:
+            continue
+        names = [c["nom"]]
+        short = re.match(r"^([A-ZÀ-Ý][\w]+)-(?:en|sur|les|le|la|de|Ferrand)\b", c["nom"])
+        if short and population >= SHORT_NAME_MIN_POPULATION:
+            names.append(short[1])
+        outside.append([c["nom"], c["code"], c["departement"], population, names[1:],
+                        ambiguous(c["nom"], population)])
+    for epci in kept_epci.values():  # "Mont-de-Marsan Agglomération" as well as "Mont de Marsan Agglomération"
+        for alias in list(epci["aliases"]) + [epci["name"]]:
+            for name in hyphenated_names:
+                spaced = name.replace("-", " ")
+                if spaced in alias and name not in alias:
+                    variant = alias.replace(spaced, name)
+                    if variant not in epci["aliases"]:
+                        epci["aliases"].append(variant)
     return {
         "source": f"{PACKAGE} {VERSION} (MIT), INSEE/DGCL",
         "region": REGION,

@@ -1,0 +1,66 @@
+"""Territory tagging on the development set (tests/fixtures/places_devset.yaml, written for Veille):
+precision and recall per level, and no Nouvelle-Aquitaine code on texts about other regions.
+
+The thresholds are the levels reached when this test was written: a regression makes it fail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.evaluation import Score
+from pipeline.places import tag_places
+
+DEVSET = yaml.safe_load((Path(__file__).parent / "fixtures" / "places_devset.yaml").read_text(encoding="utf-8"))
+LEVELS = ("departements", "communes", "epci")
+MIN_F1 = {"departements": 0.97, "communes": 0.96, "epci": 0.95}
+
+
+def evaluate() -> tuple[dict[str, Score], list[str], int]:
+    scores = {level: Score() for level in LEVELS}
+    errors = []
+    leaks = 0  # outside-only texts given a Nouvelle-Aquitaine code
+    for doc in DEVSET:
+        tags = tag_places(f"{doc['title']}\n\n{doc['text']}")
+        expected = doc["expected"]
+        for level in LEVELS:
+            scores[level].add(set(expected[level]), set(getattr(tags, level)))
+            if set(expected[level]) != set(getattr(tags, level)):
+                errors.append(f"{doc['id']} [{doc['case']}] {level}: expected {expected[level]}, "
+                              f"got {getattr(tags, level)}")
+        for flag in ("region_na", "outside"):
+            if expected[flag] != getattr(tags, flag):
+                errors.append(f"{doc['id']} [{doc['case']}] {flag}: expected {expected[flag]}")
+        if expected["outside"] and (tags.departements or tags.communes or tags.epci):
+            leaks += 1
+    return scores, errors, leaks
+
+
+def test_devset_is_large_and_covers_the_cases():
+    cases = {doc["case"].split(":")[0] for doc in DEVSET}
+    assert len(DEVSET) >= 60
+    assert {"plain commune", "ambiguous name", "homonym", "street name", "outside region", "EPCI name"} <= cases
+
+
+def test_precision_and_recall_per_level(capsys):
+    scores, errors, leaks = evaluate()
+    with capsys.disabled():
+        print(f"\nplaces on {len(DEVSET)} development texts:")
+        for level, score in scores.items():
+            print(f"  {level:<13} {score}")
+        print(f"  outside-only texts given a Nouvelle-Aquitaine code: {leaks}")
+        for error in errors:
+            print(f"  - {error}")
+    for level, minimum in MIN_F1.items():
+        assert scores[level].f1 >= minimum, f"{level}: {scores[level]}"
+    assert leaks == 0
+
+
+@pytest.mark.parametrize("doc", [d for d in DEVSET if d["expected"]["outside"]], ids=lambda d: d["id"])
+def test_texts_about_other_regions_get_no_region_code(doc):
+    tags = tag_places(f"{doc['title']}\n\n{doc['text']}")
+    assert not (tags.departements or tags.communes or tags.epci), tags
+    assert tags.outside
