@@ -29,6 +29,7 @@ import ahocorasick
 from pipeline.text import _FOLD, fold
 
 GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
+FIRST_NAMES = Path(__file__).resolve().parents[1] / "config" / "first_names.txt"
 # Names outside the région that a regional text uses to say "elsewhere".
 COUNTRIES = ("Belgique", "Espagne", "Allemagne", "Italie", "Portugal", "Royaume-Uni", "Angleterre", "Suisse",
              "Luxembourg", "Pays-Bas", "Irlande", "Pologne", "Roumanie", "Maroc", "Algérie", "Tunisie", "Sénégal",
@@ -87,6 +88,7 @@ class Gazetteer:
     epci: dict[str, dict]
     departements: dict[str, dict]
     region: str
+    first_names: frozenset[str]  # folded
 
     @property
     def region_departements(self) -> dict[str, str]:
@@ -146,7 +148,10 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         places = [replace(p, ambiguous=ambiguous) for p in places]
         automaton.add_word(key, (key, tuple(places)))
     automaton.make_automaton()
-    return Gazetteer(automaton, data["communes"], data["epci"], data["departements"], region)
+    first_names = frozenset(
+        fold(name) for line in FIRST_NAMES.read_text(encoding="utf-8").splitlines()
+        if not line.startswith("#") for name in line.split())
+    return Gazetteer(automaton, data["communes"], data["epci"], data["departements"], region, first_names)
 
 
 # ------------------------------------------------------------------ matching
@@ -165,6 +170,7 @@ _TOWN_PREPOSITION = re.compile(r"\ba\s+$")
 _CODE_AFTER = re.compile(r"\s*\((\d[\dabAB]|97\d)\)")
 _WRITTEN_DEP = re.compile(r"\((\d[\dabAB]|97\d)\)")
 _LOCATED_IN = re.compile(r"^\s*[,(]\s*(?:en|au|aux|dans|dans le|dans la|dans les|la|le|les|l['’])?\s*$")
+_PREVIOUS_WORD = re.compile(r"([\w-]+)[ \u00a0]+$")
 _POSTCODE = re.compile(r"\b(\d{5})\b")
 
 
@@ -216,13 +222,20 @@ def _before(words: str, mention: Mention, size: int) -> str:
     return words[max(0, mention.start + 1 - size):mention.start + 1]
 
 
-def _admissible(mention: Mention, place: Place, text: str, words: str) -> bool:
+def _after_first_name(text: str, mention: Mention, first_names: frozenset[str]) -> bool:
+    """"Alain Rousset", "Marie Lagrange": a capitalised first name just before is a person's."""
+    match = _PREVIOUS_WORD.search(text, max(0, mention.start - 40), mention.start)
+    return bool(match) and match[1][:1].isupper() and fold(match[1]) in first_names
+
+
+def _admissible(mention: Mention, place: Place, text: str, words: str, first_names: frozenset[str]) -> bool:
     """Can this mention be this place, by its own surroundings?"""
     before = _before(words, mention, 30)
     after = text[mention.end:mention.end + 8]
     if not _capitalised(mention.surface):
         return False
-    if place.kind in ("commune", "commune_out") and (_STREET.search(before) or _PERSON.search(before)):
+    if place.kind in ("commune", "commune_out") and (
+            _STREET.search(before) or _PERSON.search(before) or _after_first_name(text, mention, first_names)):
         return False
     code_after = _CODE_AFTER.match(after)
     if place.kind == "departement" and place.ambiguous:
@@ -242,7 +255,7 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None) -> PlaceTags:
 
     # Pass 1: what each mention's own surroundings allow and decide.
     for mention in mentions:
-        places = [p for p in mention.places if _admissible(mention, p, text, words)]
+        places = [p for p in mention.places if _admissible(mention, p, text, words, gazetteer.first_names)]
         mention.places = tuple(_decide_locally(mention, places, text, words))
     _apply_located_in(mentions, text)
 

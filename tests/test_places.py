@@ -88,3 +88,9 @@ def test_name_variants_and_match_text_agree_on_offsets():
     assert " st jean d angely " in name_variants("Saint-Jean-d'Angély")
     text = "À Saint-Jean-d’Angély, le forum."
     assert len(match_text(text)) == len(text) + 2
+
+
+def test_a_first_name_makes_the_next_word_a_surname():
+    tags = tag_places("« Nous recrutons », explique Alain Rousset ; Marie Lagrange, maire de Lagrange (40).")
+    assert tags.communes == ["40140"] and not tags.outside
+    assert [e["match"] for e in tags.evidence] == ["Lagrange"]
