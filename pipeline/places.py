@@ -26,7 +26,7 @@ from pathlib import Path
 
 import ahocorasick
 
-from pipeline.text import _FOLD, fold
+from pipeline.text import fold, match_text, word_key
 
 GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
 FIRST_NAMES = Path(__file__).resolve().parents[1] / "config" / "first_names.txt"
@@ -38,18 +38,8 @@ OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes
                         "Picardie", "Nord-Pas-de-Calais", "Franche-Comté", "Champagne-Ardenne", "Basse-Normandie",
                         "Haute-Normandie", "Provence")
 
-# Matching text: folded, and every character that is neither a letter, a digit nor a hyphen made a
-# space; names are keyed between two spaces, so the automaton only finds whole words, and a hyphen
-# glues ("Vienne" is not found in "Haute-Vienne"). Same length as the text, plus one space each side.
-_WORDS = "".join(c if c.isalnum() or c == "-" else " " for c in _FOLD)
-
-
-def match_text(text: str) -> str:
-    return f" {text.translate(_WORDS)} "
-
-
 def name_variants(name: str) -> set[str]:
-    """Keys of a name: hyphens or spaces, Saint/St/Ste, œ or oe; between spaces, as in `match_text`."""
+    """Keys of a name: hyphens or spaces, Saint/St/Ste, œ or oe; between spaces (see `match_text`)."""
     base = fold(name)
     variants = {base, base.replace("-", " ")}
     for variant in list(variants):
@@ -58,7 +48,7 @@ def name_variants(name: str) -> set[str]:
     for variant in list(variants):
         if "œ" in variant or "æ" in variant:
             variants.add(variant.replace("œ", "oe").replace("æ", "ae"))
-    return {" " + " ".join(v.translate(_WORDS).split()) + " " for v in variants if v.strip()}
+    return {word_key(v) for v in variants if v.strip()}
 
 
 # ----------------------------------------------------------------- entities
@@ -246,10 +236,11 @@ def _admissible(mention: Mention, place: Place, text: str, words: str, first_nam
     return True
 
 
-def tag_places(text: str, gazetteer: Gazetteer | None = None) -> PlaceTags:
-    """The places of `text` (title and body together), in the format of DESIGN.md's tag output."""
+def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None = None) -> PlaceTags:
+    """The places of `text` (title and body together), in the format of DESIGN.md's tag output
+    (`words`: match_text(text), when already computed)."""
     gazetteer = gazetteer or load_gazetteer()
-    words = match_text(text)
+    words = words or match_text(text)
     mentions = find_mentions(text, gazetteer, words)
     written_deps = {m.upper() for m in _WRITTEN_DEP.findall(text)} if "(" in text else set()
 

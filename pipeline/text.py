@@ -78,3 +78,20 @@ def fold(text: str) -> str:
 def strip_accents(text: str) -> str:
     """`fold` that keeps the case (for acronyms and proper nouns); the same length as `text`."""
     return text.translate(_ACCENTLESS)
+
+
+# Matching text: folded, and every character that is neither a letter, a digit nor a hyphen made a
+# space; keys are written between two spaces, so an Aho-Corasick automaton only finds whole words,
+# and a hyphen glues ("Vienne" is not found in "Haute-Vienne"). One space is added on each side:
+# an offset in the matching text minus one is an offset in the original.
+_WORDS = "".join(c if c.isalnum() or c == "-" else " " for c in _FOLD)
+
+
+def match_text(text: str) -> str:
+    return f" {text.translate(_WORDS)} "
+
+
+def word_key(words: str, prefix: bool = False) -> str:
+    """The automaton key of a word or phrase: " mot " (or " mot" for a prefix)."""
+    key = " " + " ".join(fold(words).translate(_WORDS).split())
+    return key if prefix else key + " "

@@ -124,7 +124,16 @@ class TaxonomyEntry(_Strict):
     description: str = ""
     keywords: list[Annotated[str, Field(min_length=1)]] = []
     patterns: list[str] = []
-    exclude: list[str] = []
+    exclude: list[Annotated[str, Field(min_length=1)]] = []
+    min_score: Annotated[float, Field(gt=0)] | None = None  # default: 1 (nature, dispositifs), 2 (themes)
+
+    @field_validator("keywords", "exclude")
+    @classmethod
+    def _check_keywords(cls, keywords: list[str]) -> list[str]:
+        for keyword in keywords:
+            if keyword.count("[") != keyword.count("]") or "*" in keyword.rstrip("*"):
+                raise ValueError(f"mot-clé mal écrit « {keyword} » : [lettres facultatives], * seulement à la fin")
+        return keywords
 
     @field_validator("patterns", "exclude")
     @classmethod

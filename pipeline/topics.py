@@ -1,0 +1,221 @@
+"""Nature, themes and dispositifs from the curator's taxonomy: compiled once, one Aho-Corasick pass.
+
+Each taxonomy entry has `keywords` (whole words or phrases, case and accents ignored), written in a
+small notation that covers French inflections:
+
+    appel[s] à projet[s]     optional letters: "appel à projet", "appels à projets"…
+    recrut*                  a prefix: recruter, recrutement, recrutent…
+    PLIE                     a word in capitals is an acronym: it matches in capitals only
+                             (and dotted: "P.L.I.E."), so the verb "plie" is not the PLIE
+
+`patterns` are regular expressions on the folded text (lower case, no accents) for what the notation
+cannot say; each is only tried when its longest literal part was found by the automaton.
+`exclude` entries (same notation) cancel the matches they cover ("il plie bagage").
+
+A match in the title weighs TITLE_WEIGHT, one in the body 1; a keyword counts at most
+MAX_REPEAT times. A theme needs `min_score` (default 2: one passing mention in the body is not a
+theme), a dispositif 1. The nature is the best-scored kind, `initiative` when no cue is found.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+from pipeline.text import fold, match_text, word_key
+from veille.config import Taxonomy
+
+TITLE_WEIGHT = 3
+MAX_REPEAT = 3
+DEFAULT_MIN_SCORE = {"nature": 1, "themes": 2, "dispositifs": 1}
+# When two natures tie, the more specific kind wins.
+NATURE_PRIORITY = ("appel", "evenement", "etude", "politique", "initiative")
+FACETS = ("nature", "themes", "dispositifs")
+
+
+@dataclass(frozen=True)
+class Cue:
+    facet: str
+    value: str
+    keyword: str          # as the curator wrote it
+    acronym: bool = False
+    exclude: bool = False
+
+
+@dataclass
+class TopicTags:
+    nature: str
+    scores: dict[tuple[str, str], float]       # (facet, value) -> score
+    themes: list[str]
+    dispositifs: list[str]
+    evidence: list[dict] = field(default_factory=list)
+
+    @property
+    def nature_score(self) -> float:
+        return self.scores.get(("nature", self.nature), 0.0)
+
+
+def expand_keyword(keyword: str) -> list[tuple[str, bool]]:
+    """"appel[s] à projet[s]" -> its spellings; each with True when it ends with * (a prefix)."""
+    prefix = keyword.endswith("*")
+    keyword = keyword.rstrip("*")
+    parts = re.split(r"(\[[^\]]*\])", keyword)
+    choices = [[part[1:-1], ""] if part.startswith("[") else [part] for part in parts]
+    spellings = {"".join(combo) for combo in itertools.product(*choices)}
+    variants = set()
+    for spelling in spellings:
+        variants.add(spelling)
+        if "-" in spelling:
+            variants.add(spelling.replace("-", " "))
+    return [(v, prefix) for v in sorted(variants) if v.strip()]
+
+
+def _is_acronym(keyword: str) -> bool:
+    letters = [c for c in keyword if c.isalpha()]
+    return len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
+def _literal_anchor(pattern: str) -> str | None:
+    """The longest run of plain characters that every match of a regular expression contains (at
+    least 3), to prefilter it with the automaton; None when there is none (the regex always runs)."""
+    runs, run, depth, in_class, i = [], "", 0, False, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            runs.append(run)
+            run, i = "", i + 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            runs.append(run)
+            run = ""
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+            runs.append(run)
+            run = ""
+        elif char == "|" and depth == 0:
+            return None  # an alternation at the top: no literal is required
+        elif char in "?*{":
+            run = run[:-1]  # the character before is optional
+            runs.append(run)
+            run = ""
+            if char == "{":
+                i = pattern.find("}", i) if "}" in pattern[i:] else len(pattern)
+        elif char in ".^$+|":
+            runs.append(run)
+            run = ""
+        elif depth == 0:
+            run += char
+        i += 1
+    runs.append(run)
+    words = word_key(max(runs, key=len)).strip()
+    return words if len(words) >= 3 else None
+
+
+@dataclass
+class TopicMatcher:
+    automaton: ahocorasick.Automaton
+    patterns: list[tuple[Cue, re.Pattern, str | None]]
+    min_scores: dict[tuple[str, str], float]
+
+    def tag(self, title: str, text: str, words: str | None = None) -> TopicTags:
+        """Tag a document; `words` is match_text(title + "\\n\\n" + text) when already computed."""
+        full = f"{title}\n\n{text}"
+        words = words or match_text(full)
+        title_end = len(title)
+        hits: list[tuple[int, int, Cue]] = []
+        excluded: list[tuple[int, int]] = []
+        found_anchors: set[str] = set()
+        for end_index, (key, cues) in self.automaton.iter(words):
+            start = end_index - len(key) + 1  # the key's leading space is the character before the word
+            end = start + len(key.rstrip()) - 1
+            for cue in cues:
+                if cue.facet == "anchor":
+                    found_anchors.add(cue.value)
+                elif cue.exclude:
+                    excluded.append((start, end))
+                elif not cue.acronym or _written_in_capitals(full[start:end]):
+                    hits.append((start, end, cue))
+        if self.patterns:
+            folded = None
+            for cue, regex, anchor in self.patterns:
+                if anchor is None or anchor in found_anchors:
+                    folded = folded or fold(full)
+                    hits.extend((m.start(), m.end(), cue) for m in regex.finditer(folded))
+
+        scores: dict[tuple[str, str], float] = defaultdict(float)
+        repeats: dict[tuple[str, str, str], int] = defaultdict(int)
+        evidence = []
+        for start, end, cue in sorted(hits, key=lambda h: h[0]):
+            if any(a <= start and end <= b for a, b in excluded):
+                continue
+            tag = (cue.facet, cue.value)
+            repeats[(*tag, cue.keyword)] += 1
+            if repeats[(*tag, cue.keyword)] > MAX_REPEAT:
+                continue
+            scores[tag] += TITLE_WEIGHT if start < title_end else 1
+            evidence.append({"facet": cue.facet, "value": cue.value, "match": full[start:end], "start": start})
+
+        natures = [n for n in NATURE_PRIORITY if scores.get(("nature", n), 0) >= self.min_scores[("nature", n)]]
+        nature = max(natures, key=lambda n: (scores[("nature", n)], -NATURE_PRIORITY.index(n)), default="initiative")
+        chosen = {("nature", nature)} | {
+            tag for tag, score in scores.items() if tag[0] != "nature" and score >= self.min_scores[tag]}
+        return TopicTags(
+            nature=nature,
+            scores=dict(scores),
+            themes=sorted(v for f, v in chosen if f == "themes"),
+            dispositifs=sorted(v for f, v in chosen if f == "dispositifs"),
+            evidence=[e for e in evidence if (e["facet"], e["value"]) in chosen],
+        )
+
+
+def _written_in_capitals(surface: str) -> bool:
+    letters = [c for c in surface if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters)
+
+
+def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
+    entries: dict[str, list[Cue]] = defaultdict(list)
+    patterns: list[tuple[Cue, re.Pattern, str | None]] = []
+    min_scores = {}
+    for facet in FACETS:
+        for slug, entry in getattr(taxonomy, facet).items():
+            min_scores[(facet, slug)] = entry.min_score if entry.min_score is not None else DEFAULT_MIN_SCORE[facet]
+            for keyword in entry.keywords:
+                acronym = _is_acronym(keyword)
+                cue = Cue(facet, slug, keyword, acronym)
+                for spelling, prefix in expand_keyword(keyword):
+                    entries[word_key(spelling, prefix)].append(cue)
+                    if acronym and " " not in spelling.strip() and len(spelling) <= 6:
+                        entries[word_key(" ".join(spelling), prefix)].append(cue)  # "P.L.I.E."
+            for keyword in entry.exclude:
+                cue = Cue(facet, slug, keyword, exclude=True)
+                for spelling, prefix in expand_keyword(keyword):
+                    entries[word_key(spelling, prefix)].append(cue)
+            for pattern in entry.patterns:
+                anchor = _literal_anchor(pattern)
+                patterns.append((Cue(facet, slug, pattern), re.compile(pattern), anchor))
+                if anchor:
+                    entries[f" {anchor}"].append(Cue("anchor", anchor, pattern))
+    automaton = ahocorasick.Automaton()
+    for key, cues in entries.items():
+        automaton.add_word(key, (key, tuple(cues)))
+    automaton.make_automaton()
+    return TopicMatcher(automaton, patterns, min_scores)
+
+
+_compiled: dict[int, tuple[Taxonomy, TopicMatcher]] = {}
+
+
+def topic_matcher(taxonomy: Taxonomy) -> TopicMatcher:
+    """The compiled matcher of a taxonomy object (compiled once per loaded taxonomy)."""
+    cached = _compiled.get(id(taxonomy))
+    if cached is None or cached[0] is not taxonomy:
+        cached = _compiled[id(taxonomy)] = (taxonomy, compile_taxonomy(taxonomy))
+    return cached[1]
