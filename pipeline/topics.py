@@ -202,7 +202,7 @@ def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
                 anchor = _literal_anchor(pattern)
                 patterns.append((Cue(facet, slug, pattern), re.compile(pattern), anchor))
                 if anchor:
-                    entries[f" {anchor}"].append(Cue("anchor", anchor, pattern))
+                    entries[anchor].append(Cue("anchor", anchor, pattern))  # anywhere, not only at a word start
     automaton = ahocorasick.Automaton()
     for key, cues in entries.items():
         automaton.add_word(key, (key, tuple(cues)))
