@@ -30,10 +30,17 @@ from pipeline.text import fold, match_text, word_key
 
 GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
 FIRST_NAMES = Path(__file__).resolve().parents[1] / "config" / "first_names.txt"
-# Names outside the région that a regional text uses to say "elsewhere".
-COUNTRIES = ("Belgique", "Espagne", "Allemagne", "Italie", "Portugal", "Royaume-Uni", "Angleterre", "Suisse",
-             "Luxembourg", "Pays-Bas", "Irlande", "Pologne", "Roumanie", "Maroc", "Algérie", "Tunisie", "Sénégal",
-             "Canada", "Québec", "États-Unis")
+# Names outside France that regional news uses; a country or a foreign city outweighs any homonym
+# commune of the région ("du Soudan", "Saint-Sébastien" across the border).
+MINOR_POPULATION = 2000
+ABROAD = (
+    "Belgique", "Espagne", "Allemagne", "Italie", "Portugal", "Royaume-Uni", "Angleterre", "Suisse", "Luxembourg",
+    "Pays-Bas", "Irlande", "Pologne", "Roumanie", "Ukraine", "Russie", "Grèce", "Turquie", "Maroc", "Algérie",
+    "Tunisie", "Sénégal", "Mali", "Nigeria", "Ghana", "Côte d'Ivoire", "Cameroun", "Soudan", "Afghanistan", "Syrie",
+    "Chine", "Japon", "Inde", "Canada", "Québec", "États-Unis", "Brésil", "Argentine", "Mexique",
+    "Saint-Sébastien", "Irun", "Bilbao", "Pampelune", "Barcelone", "Madrid", "Londres", "Bruxelles", "Genève",
+    "Lausanne", "Berlin", "Lisbonne", "Porto", "Rome", "Milan", "Dakar", "Casablanca", "Alger", "Tunis", "Montréal",
+)
 OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes", "Auvergne", "Alsace", "Lorraine",
                         "Picardie", "Nord-Pas-de-Calais", "Franche-Comté", "Champagne-Ardenne", "Basse-Normandie",
                         "Haute-Normandie", "Provence")
@@ -42,6 +49,8 @@ def name_variants(name: str) -> set[str]:
     """Keys of a name: hyphens or spaces, Saint/St/Ste, œ or oe; between spaces (see `match_text`)."""
     base = fold(name)
     variants = {base, base.replace("-", " ")}
+    for variant in list(variants):
+        variants.add(re.sub(r"\b(saint|sainte) ", r"\1-", variant))  # "Pays de Saint Yrieix", "Saint-Yrieix"
     for variant in list(variants):
         for long, short in (("saint", "st"), ("sainte", "ste")):
             variants.add(re.sub(rf"\b{long}(?=[- ])", short, variant))
@@ -56,7 +65,7 @@ def name_variants(name: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Place:
-    kind: str          # commune | commune_out | departement | region | epci | country
+    kind: str          # commune | commune_out | departement | region | epci | abroad
     code: str          # INSEE commune or département code, région code, EPCI SIREN
     name: str
     dep: str | None    # département of a commune or EPCI
@@ -68,7 +77,7 @@ class Place:
     @property
     def weight(self) -> int:
         """Population prior; a département or a région outweighs any commune of the same name."""
-        return 10**8 if self.kind in ("departement", "region", "country") else self.population
+        return 10**8 if self.kind in ("departement", "region", "abroad") else self.population
 
 
 @dataclass
@@ -127,8 +136,8 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         add(name, Place("region", region, name, None, 0, False, True, region))
     for name in OTHER_FORMER_REGIONS:
         add(name, Place("region", "other", name, None, region="other"))
-    for name in COUNTRIES:
-        add(name, Place("country", name, name, None, region="abroad"))
+    for name in ABROAD:
+        add(name, Place("abroad", name, name, None, region="abroad"))
 
     automaton = ahocorasick.Automaton()
     for key, places in names.items():
@@ -146,20 +155,27 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
 
 # ------------------------------------------------------------------ matching
 
-# Contexts, read in the matching text just before a name (folded; punctuation and apostrophes are
-# spaces, so "d'" reads "d ", "M." reads "m ").
+# Contexts, read in the folded text just before a name (punctuation kept: "du Passage, de Boé" is
+# not the street "passage de Boé").
 _STREET = re.compile(
-    r"\b(?:rue|avenue|av|boulevard|bd|place|route|chemin|allees?|quai|impasse|cours|square|rond-point"
-    r"|esplanade|faubourg|rocade|passage)\s+(?:de\s+la\s+|de\s+l\s+|du\s+|des\s+|de\s+|d\s+)?$")
-_PERSON = re.compile(r"\b(?:m|mme|mlle|me|dr|pr|monsieur|madame)\s+$")
+    r"\b(?:rue|avenue|av\.?|boulevard|bd|place|route|chemin|allees?|quai|impasse|cours|square|rond-point"
+    r"|esplanade|faubourg|rocade|passage)\s+(?:de\s+la\s+|de\s+l'|du\s+|des\s+|de\s+|d')?$")
+_PERSON = re.compile(r"\b(?:m\.|mme|mlle|me|dr|pr|monsieur|madame)\s+$")
 _PLACE_CONTEXT = re.compile(
-    r"\b(?:a|de|d|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|du|au|quartier de"
-    r"|secteur de|jusqu a|\d{5})\s+$")
-_ARTICLE = re.compile(r"\b(?:la|les|le|en|l)\s+$")
+    r"(?:\b(?:a|de|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|du|au|aux|des"
+    r"|quartier de|secteur de|\d{5})\s+|\b(?:d|jusqu'a|l)')$")
+# For a name that is also a first name, "de"/"d'" is not enough ("celui d'Anaïs").
+_STRONG_PLACE_CONTEXT = re.compile(
+    r"(?:\b(?:a|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|au|aux|\d{5})\s+"
+    r"|\bjusqu'a)$")
+_ARTICLE = re.compile(r"(?:\b(?:la|les|le|des|du|en)\s+|\bl')$")
 _TOWN_PREPOSITION = re.compile(r"\ba\s+$")
+_ENUMERATION = re.compile(r"^\s*(?:,|et|ou)\s*$")
+_LOCATED_AFTER = re.compile(r"\s*(?:,\s*(?:en|au|aux|dans)\s|\()")  # "Anais, en Charente-Maritime"
 _CODE_AFTER = re.compile(r"\s*\((\d[\dabAB]|97\d)\)")
 _WRITTEN_DEP = re.compile(r"\((\d[\dabAB]|97\d)\)")
-_LOCATED_IN = re.compile(r"^\s*[,(]\s*(?:en|au|aux|dans|dans le|dans la|dans les|la|le|les|l['’])?\s*$")
+# "Bruges, en Belgique", "Lagos, au Nigeria", "Bonnes (Vienne)"; not an enumeration "la Corrèze, la Creuse".
+_LOCATED_IN = re.compile(r"^\s*(?:,\s*(?:en|au|aux|dans\s+(?:le|la|les)|dans\s+l['’])|\((?:en\s+)?)\s*$")
 _PREVIOUS_WORD = re.compile(r"([\w-]+)[ \u00a0]+$")
 _POSTCODE = re.compile(r"\b(\d{5})\b")
 
@@ -207,9 +223,9 @@ def _capitalised(surface: str) -> bool:
     return len(parts) == 2 and parts[0].lower() in ("l", "la", "le", "les") and parts[1][:1].isupper()
 
 
-def _before(words: str, mention: Mention, size: int) -> str:
-    """The matching text just before a mention (`words` is padded by one space)."""
-    return words[max(0, mention.start + 1 - size):mention.start + 1]
+def _before(text: str, mention: Mention, size: int) -> str:
+    """The folded text just before a mention."""
+    return fold(text[max(0, mention.start - size):mention.start])
 
 
 def _after_first_name(text: str, mention: Mention, first_names: frozenset[str]) -> bool:
@@ -218,21 +234,28 @@ def _after_first_name(text: str, mention: Mention, first_names: frozenset[str]) 
     return bool(match) and match[1][:1].isupper() and fold(match[1]) in first_names
 
 
-def _admissible(mention: Mention, place: Place, text: str, words: str, first_names: frozenset[str]) -> bool:
+_EPCI_LEADS = ("communaute", "agglomeration", "metropole", "pays")
+
+
+def _admissible(mention: Mention, place: Place, text: str, first_names: frozenset[str],
+                in_enumeration: bool) -> bool:
     """Can this mention be this place, by its own surroundings?"""
-    before = _before(words, mention, 30)
-    after = text[mention.end:mention.end + 8]
-    if not _capitalised(mention.surface):
+    folded_surface = fold(mention.surface)
+    if not _capitalised(mention.surface) and not (place.kind == "epci" and folded_surface.startswith(_EPCI_LEADS)):
         return False
+    before = _before(text, mention, 30)
     if place.kind in ("commune", "commune_out") and (
             _STREET.search(before) or _PERSON.search(before) or _after_first_name(text, mention, first_names)):
         return False
-    code_after = _CODE_AFTER.match(after)
+    code_after = _CODE_AFTER.match(text, mention.end)
     if place.kind == "departement" and place.ambiguous:
         title_lead = mention.start <= 1 and re.match(r"\s*[:,(]", text[mention.end:])
         return bool(_ARTICLE.search(before) or code_after or title_lead or mention.surface.isupper())
     if place.ambiguous:
-        return bool(_PLACE_CONTEXT.search(before) or code_after)
+        if code_after or in_enumeration or _LOCATED_AFTER.match(text, mention.end):
+            return True
+        context = _STRONG_PLACE_CONTEXT if folded_surface in first_names else _PLACE_CONTEXT
+        return bool(context.search(before))
     return True
 
 
@@ -244,21 +267,33 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
     mentions = find_mentions(text, gazetteer, words)
     written_deps = {m.upper() for m in _WRITTEN_DEP.findall(text)} if "(" in text else set()
 
-    # Pass 1: what each mention's own surroundings allow and decide.
-    for mention in mentions:
-        places = [p for p in mention.places if _admissible(mention, p, text, words, gazetteer.first_names)]
-        mention.places = tuple(_decide_locally(mention, places, text, words))
+    # Pass 1: what each mention's own surroundings allow and decide. A common word between two
+    # places of an enumeration ("Aixe-sur-Vienne, Isle et Le Palais-sur-Vienne") is a place too.
+    clear = [any(not p.ambiguous for p in m.places) for m in mentions]
+    for i, mention in enumerate(mentions):
+        in_enumeration = any(
+            0 <= j < len(mentions) and clear[j] and _ENUMERATION.match(
+                text[mentions[min(i, j)].end:mentions[max(i, j)].start])
+            for j in (i - 1, i + 1))
+        places = [p for p in mention.places if _admissible(mention, p, text, gazetteer.first_names, in_enumeration)]
+        mention.places = tuple(_decide_locally(mention, places, text))
     _apply_located_in(mentions, text)
 
     # Context: the départements and the side (région or not) of the mentions now unambiguous.
     context_deps = set(written_deps)
     inside = outside = 0
     for mention in mentions:
-        if len(mention.places) == 1:
+        if len(mention.places) == 1 and not _minor(mention):
             place = mention.places[0]
             context_deps.add(place.dep or "")
             inside += place.in_region
             outside += not place.in_region
+    if outside >= 2 and not inside:
+        # A text about elsewhere: a village of the région named like one of its places (Mauriac in the
+        # Cantal, too small to be in the gazetteer's outside list) is that place, not ours.
+        for mention in mentions:
+            if _minor(mention):
+                mention.places = ()
 
     # Pass 2: one place per mention.
     postcode_deps = None
@@ -272,7 +307,13 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
     return _assemble(mentions, gazetteer, written_deps)
 
 
-def _decide_locally(mention: Mention, places: list[Place], text: str, words: str) -> list[Place]:
+def _minor(mention: Mention) -> bool:
+    """Only villages of the région (or common words) could be meant: weak evidence of the région."""
+    return bool(mention.places) and all(
+        p.kind == "commune" and (p.population < MINOR_POPULATION or p.ambiguous) for p in mention.places)
+
+
+def _decide_locally(mention: Mention, places: list[Place], text: str) -> list[Place]:
     """A following "(86)" picks that département's place; "la Vienne" is the département and
     "à Vienne" a town."""
     if len(places) < 2:
@@ -282,7 +323,7 @@ def _decide_locally(mention: Mention, places: list[Place], text: str, words: str
         same = [p for p in places if p.dep == code_after[1].upper()]
         if same:
             return same
-    before = _before(words, mention, 12)
+    before = _before(text, mention, 12)
     departements = [p for p in places if p.kind == "departement"]
     if departements and _ARTICLE.search(before):
         return departements
@@ -297,7 +338,7 @@ def _apply_located_in(mentions: list[Mention], text: str) -> None:
     keeps only the candidates that are there."""
     located: dict[str, tuple[Place, ...]] = {}
     for mention, where in zip(mentions, mentions[1:]):
-        if len(where.places) != 1 or where.places[0].kind not in ("departement", "region", "country"):
+        if len(where.places) != 1 or where.places[0].kind not in ("departement", "region", "abroad"):
             continue
         if not _LOCATED_IN.match(text[mention.end:where.start]):
             continue
@@ -318,6 +359,9 @@ def _choose(places: tuple[Place, ...], context_deps: set[str], postcode_deps: se
             outside: int) -> Place:
     """Homonyms: the one in a département of the text, then the far larger one, then the side the
     text is on, then the région's (a regional watch's prior)."""
+    abroad = [p for p in places if p.kind == "abroad"]
+    if abroad and all(p.kind == "abroad" or p.population < MINOR_POPULATION for p in places):
+        return abroad[0]  # "du Soudan": the country, not the village of the Deux-Sèvres
     for deps in (context_deps, postcode_deps):
         near = [p for p in places if p.dep in deps]
         if near:
@@ -357,7 +401,8 @@ def _assemble(mentions: list[Mention], gazetteer: Gazetteer, written_deps: set[s
         elif place.kind == "epci":
             epci.add(place.code)
             tags.evidence.append({"facet": "epci", "value": place.code, **evidence})
-            departements.update(gazetteer.epci[place.code]["departements"])
+            departements.update(d for d in gazetteer.epci[place.code]["departements"]
+                                if gazetteer.departements[d]["region"] == gazetteer.region)
         elif place.kind == "departement" and place.in_region:
             departements.add(place.code)
             tags.evidence.append({"facet": "departements", "value": place.code, **evidence})

@@ -27,8 +27,9 @@ from pathlib import Path
 PACKAGE = "@etalab/decoupage-administratif"
 VERSION = "6.0.0"
 REGION = "75"
-OUTSIDE_MIN_POPULATION = 5000
+OUTSIDE_MIN_POPULATION = 3000
 SHORT_NAME_MIN_POPULATION = 50000  # "Aix" for Aix-en-Provence, "Clermont" for Clermont-Ferrand
+SHORT_NAME_MIN_TOWN = 3000         # "Brive" for Brive-la-Gaillarde, in the région
 # A name is a common word when its lower-cased form is frequent in French (wordfreq's Zipf scale)
 # and the commune is too small for that frequency to come from the commune itself.
 COMMON_WORD_ZIPF = {2000: 2.8, 10000: 3.3}  # population below -> minimum Zipf frequency
@@ -123,6 +124,24 @@ def build(data: Path) -> dict:
             "ambiguous": ambiguous(c["nom"], c.get("population") or 0),
             "homonym_pop": outside_pop.get(c["nom"], 0),
         }
+    # Usual short forms: "Brive" for Brive-la-Gaillarde, "Oloron" for Oloron-Sainte-Marie (towns only,
+    # when the short form names no other commune and is not a common word), and the name without its
+    # article after "au", "du", "aux", "des": "au Château-d'Oléron", "des Trois-Moutiers".
+    first_parts = defaultdict(list)
+    for code, c in result_communes.items():
+        match = re.match(r"^([A-ZÀ-Ý][\w']{3,})-", c["name"])
+        if match and match[1] not in ("Saint", "Sainte"):
+            first_parts[match[1]].append(code)
+    all_names = {c["nom"] for c in current.values()}
+    for short, codes in first_parts.items():
+        town = max(codes, key=lambda code: result_communes[code]["pop"])
+        if (result_communes[town]["pop"] >= SHORT_NAME_MIN_TOWN and short not in all_names
+                and not ambiguous(short, result_communes[town]["pop"])):
+            result_communes[town]["aliases"].append(short)
+    for c in result_communes.values():
+        article = re.match(r"^(?:Le|Les) (.+)$", c["name"])
+        if article and article[1] not in all_names:
+            c["aliases"].append(article[1])
     for c in communes:  # old names of merged communes point to today's commune
         if c["type"] in ("commune-deleguee", "commune-associee") and c["region"] == REGION:
             target = result_communes.get(c.get("chefLieu") or c.get("commune") or "")

@@ -1,7 +1,12 @@
-"""Territory tagging on the development set (tests/fixtures/places_devset.yaml, written for Veille):
-precision and recall per level, and no Nouvelle-Aquitaine code on texts about other regions.
+"""Territory tagging measured on sets written for Veille: precision and recall per level, and no
+Nouvelle-Aquitaine code on texts about other regions.
 
-The thresholds are the levels reached when this test was written: a regression makes it fail.
+- places_devset.yaml (100 short texts, one per case to handle): tuned on;
+- places_heldout.yaml (60 longer, messier articles): written without seeing the tagger; measured
+  blind once (départements F1 0.906, communes 0.969, EPCI 0.967, two outside texts given a code),
+  then the general fixes its errors showed were made.
+
+The thresholds are the levels reached: a regression makes the test fail.
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ import yaml
 from pipeline.evaluation import Score
 from pipeline.places import tag_places
 
-DEVSET = yaml.safe_load((Path(__file__).parent / "fixtures" / "places_devset.yaml").read_text(encoding="utf-8"))
+FIXTURES = Path(__file__).parent / "fixtures"
+SETS = {name: yaml.safe_load((FIXTURES / f"{name}.yaml").read_text(encoding="utf-8"))
+        for name in ("places_devset", "places_heldout")}
+DEVSET = SETS["places_devset"]
 LEVELS = ("departements", "communes", "epci")
-MIN_F1 = {"departements": 0.97, "communes": 0.96, "epci": 0.95}
+MIN_F1 = {"departements": 0.99, "communes": 0.99, "epci": 0.99}
 
 
-def evaluate() -> tuple[dict[str, Score], list[str], int]:
+def evaluate(docs: list[dict]) -> tuple[dict[str, Score], list[str], int]:
     scores = {level: Score() for level in LEVELS}
     errors = []
     leaks = 0  # outside-only texts given a Nouvelle-Aquitaine code
-    for doc in DEVSET:
+    for doc in docs:
         tags = tag_places(f"{doc['title']}\n\n{doc['text']}")
         expected = doc["expected"]
         for level in LEVELS:
@@ -45,10 +53,11 @@ def test_devset_is_large_and_covers_the_cases():
     assert {"plain commune", "ambiguous name", "homonym", "street name", "outside region", "EPCI name"} <= cases
 
 
-def test_precision_and_recall_per_level(capsys):
-    scores, errors, leaks = evaluate()
+@pytest.mark.parametrize("name", SETS)
+def test_precision_and_recall_per_level(name, capsys):
+    scores, errors, leaks = evaluate(SETS[name])
     with capsys.disabled():
-        print(f"\nplaces on {len(DEVSET)} development texts:")
+        print(f"\nplaces on {name} ({len(SETS[name])} texts):")
         for level, score in scores.items():
             print(f"  {level:<13} {score}")
         print(f"  outside-only texts given a Nouvelle-Aquitaine code: {leaks}")
@@ -59,7 +68,8 @@ def test_precision_and_recall_per_level(capsys):
     assert leaks == 0
 
 
-@pytest.mark.parametrize("doc", [d for d in DEVSET if d["expected"]["outside"]], ids=lambda d: d["id"])
+@pytest.mark.parametrize("doc", [d for docs in SETS.values() for d in docs if d["expected"]["outside"]],
+                         ids=lambda d: d["id"])
 def test_texts_about_other_regions_get_no_region_code(doc):
     tags = tag_places(f"{doc['title']}\n\n{doc['text']}")
     assert not (tags.departements or tags.communes or tags.epci), tags
