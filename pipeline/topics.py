@@ -8,7 +8,7 @@ small notation that covers French inflections:
     PLIE                     a word in capitals is an acronym: it matches in capitals only
                              (and dotted: "P.L.I.E."), so the verb "plie" is not the PLIE
 
-`patterns` are regular expressions on the folded text (lower case, no accents) for what the notation
+`strong_keywords` count double. `patterns` are regular expressions on the folded text (lower case, no accents) for what the notation
 cannot say; each is only tried when its longest literal part was found by the automaton.
 `exclude` entries (same notation) cancel the matches they cover ("il plie bagage").
 
@@ -44,6 +44,7 @@ class Cue:
     keyword: str          # as the curator wrote it
     acronym: bool = False
     exclude: bool = False
+    weight: float = 1.0   # 2 for a strong keyword
 
 
 @dataclass
@@ -140,7 +141,7 @@ class TopicMatcher:
                     found_anchors.add(cue.value)
                 elif cue.exclude:
                     excluded.append((start, end))
-                elif not cue.acronym or _written_in_capitals(full[start:end]):
+                elif not cue.acronym or _acronym_as_written(full, start, end):
                     hits.append((start, end, cue))
         if self.patterns:
             folded = None
@@ -159,7 +160,7 @@ class TopicMatcher:
             repeats[(*tag, cue.keyword)] += 1
             if repeats[(*tag, cue.keyword)] > MAX_REPEAT:
                 continue
-            scores[tag] += TITLE_WEIGHT if start < title_end else 1
+            scores[tag] += cue.weight * (TITLE_WEIGHT if start < title_end else 1)
             evidence.append({"facet": cue.facet, "value": cue.value, "match": full[start:end], "start": start})
 
         natures = [n for n in NATURE_PRIORITY if scores.get(("nature", n), 0) >= self.min_scores[("nature", n)]]
@@ -175,9 +176,18 @@ class TopicMatcher:
         )
 
 
-def _written_in_capitals(surface: str) -> bool:
-    letters = [c for c in surface if c.isalpha()]
-    return bool(letters) and all(c.isupper() for c in letters)
+def _acronym_as_written(full: str, start: int, end: int) -> bool:
+    """An acronym in capitals ("PLIE", "P.L.I.E."), or for four letters and more in the press's
+    title case ("le Plie", "le Geiq") when not at the start of a sentence (the verb "Plie…")."""
+    letters = [c for c in full[start:end] if c.isalpha()]
+    if not letters:
+        return False
+    if all(c.isupper() for c in letters):
+        return True
+    if len(letters) >= 4 and letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        before = full[max(0, start - 3):start].rstrip()
+        return bool(before) and before[-1] not in ".!?:«\n"
+    return False
 
 
 def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
@@ -187,9 +197,9 @@ def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
     for facet in FACETS:
         for slug, entry in getattr(taxonomy, facet).items():
             min_scores[(facet, slug)] = entry.min_score if entry.min_score is not None else DEFAULT_MIN_SCORE[facet]
-            for keyword in entry.keywords:
+            for keyword, weight in [(k, 1.0) for k in entry.keywords] + [(k, 2.0) for k in entry.strong_keywords]:
                 acronym = _is_acronym(keyword)
-                cue = Cue(facet, slug, keyword, acronym)
+                cue = Cue(facet, slug, keyword, acronym, weight=weight)
                 for spelling, prefix in expand_keyword(keyword):
                     entries[word_key(spelling, prefix)].append(cue)
                     if acronym and " " not in spelling.strip() and len(spelling) <= 6:

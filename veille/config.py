@@ -123,11 +123,12 @@ class TaxonomyEntry(_Strict):
     label: Annotated[str, Field(min_length=1)]
     description: str = ""
     keywords: list[Annotated[str, Field(min_length=1)]] = []
+    strong_keywords: list[Annotated[str, Field(min_length=1)]] = []  # count double
     patterns: list[str] = []
     exclude: list[Annotated[str, Field(min_length=1)]] = []
     min_score: Annotated[float, Field(gt=0)] | None = None  # default: 1 (nature, dispositifs), 2 (themes)
 
-    @field_validator("keywords", "exclude")
+    @field_validator("keywords", "strong_keywords", "exclude")
     @classmethod
     def _check_keywords(cls, keywords: list[str]) -> list[str]:
         for keyword in keywords:
