@@ -31,6 +31,8 @@ from veille.config import Taxonomy
 
 TITLE_WEIGHT = 3
 MAX_REPEAT = 3
+LEDE_CHARS = 600       # a nature cue after the lede counts half: the news is in the title and the lede
+LONG_TEXT_CHARS = 1000  # a theme needs min_score per started thousand characters of body
 DEFAULT_MIN_SCORE = {"nature": 1, "themes": 2, "dispositifs": 1}
 # When two natures tie, the more specific kind wins.
 NATURE_PRIORITY = ("appel", "evenement", "etude", "politique", "initiative")
@@ -80,49 +82,68 @@ def _is_acronym(keyword: str) -> bool:
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 
 
-def _literal_anchor(pattern: str) -> str | None:
-    """The longest run of plain characters that every match of a regular expression contains (at
-    least 3), to prefilter it with the automaton; None when there is none (the regex always runs)."""
-    runs, run, depth, in_class, i = [], "", 0, False, 0
+def _anchors(pattern: str) -> tuple[str, ...] | None:
+    """Words one of which every match of a regular expression contains, to prefilter it with the
+    automaton: its longest plain run ("forum"), or the alternatives of a group of plain words
+    ("(janvier|fevrier|…)"), whichever is the most selective. None when there is none: the
+    regex then runs on every text."""
+    candidates: list[tuple[str, ...]] = []
+    run, depth, i = "", 0, 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
-            runs.append(run)
+            candidates.append((run,))
             run, i = "", i + 2
             continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            runs.append(run)
+        if char == "[":
+            candidates.append((run,))
             run = ""
-        elif char in "()":
-            depth += 1 if char == "(" else -1
-            runs.append(run)
+            i = pattern.index("]", i + 1) if "]" in pattern[i + 1:] else len(pattern)
+        elif char == "(":
+            candidates.append((run,))
             run = ""
+            close = _group_end(pattern, i)
+            group = pattern[i + 1:close]
+            optional = pattern[close + 1:close + 2] in ("?", "*")
+            if not optional and re.fullmatch(r"[\w' -]+(\|[\w' -]+)*", group):
+                candidates.append(tuple(group.split("|")))
+            i = close
         elif char == "|" and depth == 0:
             return None  # an alternation at the top: no literal is required
         elif char in "?*{":
             run = run[:-1]  # the character before is optional
-            runs.append(run)
+            candidates.append((run,))
             run = ""
             if char == "{":
                 i = pattern.find("}", i) if "}" in pattern[i:] else len(pattern)
-        elif char in ".^$+|":
-            runs.append(run)
+        elif char in ".^$+)":
+            candidates.append((run,))
             run = ""
-        elif depth == 0:
+        else:
             run += char
         i += 1
-    runs.append(run)
-    words = word_key(max(runs, key=len)).strip()
-    return words if len(words) >= 3 else None
+    candidates.append((run,))
+    usable = [tuple(word_key(w).strip() for w in c) for c in candidates if all(len(w.strip()) >= 3 for w in c)]
+    if not usable:
+        return None
+    return max(usable, key=lambda words: (min(len(w) for w in words), -len(words)))
+
+
+def _group_end(pattern: str, start: int) -> int:
+    depth = 0
+    for i in range(start, len(pattern)):
+        if pattern[i] == "\\":
+            continue
+        depth += {"(": 1, ")": -1}.get(pattern[i], 0)
+        if depth == 0:
+            return i
+    return len(pattern) - 1
 
 
 @dataclass
 class TopicMatcher:
     automaton: ahocorasick.Automaton
-    patterns: list[tuple[Cue, re.Pattern, str | None]]
+    patterns: list[tuple[Cue, re.Pattern, tuple[str, ...] | None]]
     min_scores: dict[tuple[str, str], float]
 
     def tag(self, title: str, text: str, words: str | None = None) -> TopicTags:
@@ -133,9 +154,9 @@ class TopicMatcher:
         hits: list[tuple[int, int, Cue]] = []
         excluded: list[tuple[int, int]] = []
         found_anchors: set[str] = set()
-        for end_index, (key, cues) in self.automaton.iter(words):
-            start = end_index - len(key) + 1  # the key's leading space is the character before the word
-            end = start + len(key.rstrip()) - 1
+        for end_index, (key_length, word_length, cues) in self.automaton.iter(words):
+            start = end_index - key_length + 1  # the key's leading space is the character before the word
+            end = start + word_length
             for cue in cues:
                 if cue.facet == "anchor":
                     found_anchors.add(cue.value)
@@ -145,9 +166,10 @@ class TopicMatcher:
                     hits.append((start, end, cue))
         if self.patterns:
             folded = None
-            for cue, regex, anchor in self.patterns:
-                if anchor is None or anchor in found_anchors:
-                    folded = folded or fold(full)
+            for cue, regex, anchors in self.patterns:
+                if anchors is None or not found_anchors.isdisjoint(anchors):
+                    # Nature cues are read in the title and the lede only (the rest counts half anyway).
+                    folded = folded or fold(full[:title_end + 2 + LEDE_CHARS])
                     hits.extend((m.start(), m.end(), cue) for m in regex.finditer(folded))
 
         scores: dict[tuple[str, str], float] = defaultdict(float)
@@ -160,13 +182,16 @@ class TopicMatcher:
             repeats[(*tag, cue.keyword)] += 1
             if repeats[(*tag, cue.keyword)] > MAX_REPEAT:
                 continue
-            scores[tag] += cue.weight * (TITLE_WEIGHT if start < title_end else 1)
+            position = TITLE_WEIGHT if start < title_end else (1 if cue.facet != "nature" or start < LEDE_CHARS else 0.5)
+            scores[tag] += cue.weight * position
             evidence.append({"facet": cue.facet, "value": cue.value, "match": full[start:end], "start": start})
 
         natures = [n for n in NATURE_PRIORITY if scores.get(("nature", n), 0) >= self.min_scores[("nature", n)]]
         nature = max(natures, key=lambda n: (scores[("nature", n)], -NATURE_PRIORITY.index(n)), default="initiative")
+        length_factor = max(1.0, len(text) / LONG_TEXT_CHARS)
         chosen = {("nature", nature)} | {
-            tag for tag, score in scores.items() if tag[0] != "nature" and score >= self.min_scores[tag]}
+            tag for tag, score in scores.items()
+            if tag[0] != "nature" and score >= self.min_scores[tag] * (length_factor if tag[0] == "themes" else 1)}
         return TopicTags(
             nature=nature,
             scores=dict(scores),
@@ -192,7 +217,7 @@ def _acronym_as_written(full: str, start: int, end: int) -> bool:
 
 def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
     entries: dict[str, list[Cue]] = defaultdict(list)
-    patterns: list[tuple[Cue, re.Pattern, str | None]] = []
+    patterns: list[tuple[Cue, re.Pattern, tuple[str, ...] | None]] = []
     min_scores = {}
     for facet in FACETS:
         for slug, entry in getattr(taxonomy, facet).items():
@@ -209,13 +234,13 @@ def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
                 for spelling, prefix in expand_keyword(keyword):
                     entries[word_key(spelling, prefix)].append(cue)
             for pattern in entry.patterns:
-                anchor = _literal_anchor(pattern)
-                patterns.append((Cue(facet, slug, pattern), re.compile(pattern), anchor))
-                if anchor:
+                anchors = _anchors(pattern)
+                patterns.append((Cue(facet, slug, pattern), re.compile(pattern), anchors))
+                for anchor in anchors or ():
                     entries[anchor].append(Cue("anchor", anchor, pattern))  # anywhere, not only at a word start
     automaton = ahocorasick.Automaton()
     for key, cues in entries.items():
-        automaton.add_word(key, (key, tuple(cues)))
+        automaton.add_word(key, (len(key), len(key.rstrip()) - 1, tuple(cues)))
     automaton.make_automaton()
     return TopicMatcher(automaton, patterns, min_scores)
 
