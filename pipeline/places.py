@@ -33,6 +33,7 @@ FIRST_NAMES = Path(__file__).resolve().parents[1] / "config" / "first_names.txt"
 # Names outside France that regional news uses; a country or a foreign city outweighs any homonym
 # commune of the région ("du Soudan", "Saint-Sébastien" across the border).
 MINOR_POPULATION = 2000
+CITY_POPULATION = 10000
 ABROAD = (
     "Belgique", "Espagne", "Allemagne", "Italie", "Portugal", "Royaume-Uni", "Angleterre", "Suisse", "Luxembourg",
     "Pays-Bas", "Irlande", "Pologne", "Roumanie", "Ukraine", "Russie", "Grèce", "Turquie", "Maroc", "Algérie",
@@ -40,6 +41,8 @@ ABROAD = (
     "Chine", "Japon", "Inde", "Canada", "Québec", "États-Unis", "Brésil", "Argentine", "Mexique",
     "Saint-Sébastien", "Irun", "Bilbao", "Pampelune", "Barcelone", "Madrid", "Londres", "Bruxelles", "Genève",
     "Lausanne", "Berlin", "Lisbonne", "Porto", "Rome", "Milan", "Dakar", "Casablanca", "Alger", "Tunis", "Montréal",
+    "Gand", "Anvers", "Liège", "Namur", "Charleroi", "Flandre", "Flandres", "Wallonie", "Catalogne", "Andalousie",
+    "Pays basque espagnol", "Navarre", "Aragon", "Saragosse", "Valence en Espagne", "Séville", "Cologne", "Munich",
 )
 OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes", "Auvergne", "Alsace", "Lorraine",
                         "Picardie", "Nord-Pas-de-Calais", "Franche-Comté", "Champagne-Ardenne", "Basse-Normandie",
@@ -141,9 +144,10 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
 
     automaton = ahocorasick.Automaton()
     for key, places in names.items():
-        # A name is a common word or not for all its places, as its largest place is: "Campagne"
-        # needs context whichever Campagne it would be, "Mérignac" (Gironde) does not.
-        ambiguous = max(places, key=lambda p: p.weight).ambiguous
+        # A name is a common word or not for all its places: "Campagne" needs context whichever
+        # Campagne it would be; "Mérignac" does not, its largest place (Gironde) is a city.
+        largest = max(places, key=lambda p: p.weight)
+        ambiguous = largest.ambiguous or (largest.weight < CITY_POPULATION and any(p.ambiguous for p in places))
         places = [replace(p, ambiguous=ambiguous) for p in places]
         automaton.add_word(key, (key, tuple(places)))
     automaton.make_automaton()
@@ -168,6 +172,8 @@ _PLACE_CONTEXT = re.compile(
 _STRONG_PLACE_CONTEXT = re.compile(
     r"(?:\b(?:a|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|au|aux|\d{5})\s+"
     r"|\bjusqu'a)$")
+_RIVER = re.compile(r"\b(?:bords?|rives?|berges?|vallee|cours|long|amont|aval|confluent|sur|traverse[rz]?|franchi[rt]?)"
+                    r"\s+(?:de\s+)?(?:la|le|les|l')\s*$")  # "les bords de la Vienne": the river
 _ARTICLE = re.compile(r"(?:\b(?:la|les|le|des|du|en)\s+|\bl')$")
 _TOWN_PREPOSITION = re.compile(r"\ba\s+$")
 _ENUMERATION = re.compile(r"^\s*(?:,|et|ou)\s*$")
@@ -215,12 +221,11 @@ def find_mentions(text: str, gazetteer: Gazetteer, words: str | None = None) -> 
 
 
 def _capitalised(surface: str) -> bool:
-    first = next((c for c in surface if c.isalpha()), "")
-    if first.isupper():
-        return True
-    # "l'Isle-Jourdain", "de La Rochelle": an article before the capital.
+    """A proper noun: "Guéret", "La Force", "l'Isle-Jourdain"; not "La force de frappe"."""
     parts = re.split(r"['’\s]", surface, maxsplit=1)
-    return len(parts) == 2 and parts[0].lower() in ("l", "la", "le", "les") and parts[1][:1].isupper()
+    if len(parts) == 2 and parts[0].lower() in ("l", "la", "le", "les"):
+        return parts[1][:1].isupper()
+    return surface[:1].isupper()
 
 
 def _before(text: str, mention: Mention, size: int) -> str:
@@ -232,6 +237,13 @@ def _after_first_name(text: str, mention: Mention, first_names: frozenset[str]) 
     """"Alain Rousset", "Marie Lagrange": a capitalised first name just before is a person's."""
     match = _PREVIOUS_WORD.search(text, max(0, mention.start - 40), mention.start)
     return bool(match) and match[1][:1].isupper() and fold(match[1]) in first_names
+
+
+def _inside_longer_name(text: str, mention: Mention) -> bool:
+    match = _PREVIOUS_WORD.search(text, max(0, mention.start - 40), mention.start)
+    word = match[1] if match else ""
+    sentence_start = text[max(0, match.start() - 2):match.start()].strip()[-1:] in (".", "!", "?", "\n", "")
+    return word[:1].isupper() and not sentence_start and fold(word) not in ("de", "du", "des", "la", "le", "les", "a")
 
 
 _EPCI_LEADS = ("communaute", "agglomeration", "metropole", "pays")
@@ -249,9 +261,14 @@ def _admissible(mention: Mention, place: Place, text: str, first_names: frozense
         return False
     code_after = _CODE_AFTER.match(text, mention.end)
     if place.kind == "departement" and place.ambiguous:
+        if _RIVER.search(before):
+            return False
         title_lead = mention.start <= 1 and re.match(r"\s*[:,(]", text[mention.end:])
         return bool(_ARTICLE.search(before) or code_after or title_lead or mention.surface.isupper())
     if place.ambiguous:
+        if _PREVIOUS_WORD.search(text, max(0, mention.start - 40), mention.start) and \
+                _inside_longer_name(text, mention):
+            return False  # "Grande Champagne", "Petite Champagne": a longer proper name
         if code_after or in_enumeration or _LOCATED_AFTER.match(text, mention.end):
             return True
         context = _STRONG_PLACE_CONTEXT if folded_surface in first_names else _PLACE_CONTEXT

@@ -28,8 +28,8 @@ PACKAGE = "@etalab/decoupage-administratif"
 VERSION = "6.0.0"
 REGION = "75"
 OUTSIDE_MIN_POPULATION = 3000
-SHORT_NAME_MIN_POPULATION = 50000  # "Aix" for Aix-en-Provence, "Clermont" for Clermont-Ferrand
-SHORT_NAME_MIN_TOWN = 3000         # "Brive" for Brive-la-Gaillarde, in the région
+SHORT_NAME_MIN_POPULATION = 10000  # "Aix" for Aix-en-Provence, "Castelnau" for Castelnau-le-Lez
+SHORT_NAME_MIN_TOWN = 2000         # "Brive" for Brive-la-Gaillarde, "Sainte-Foy" for Sainte-Foy-la-Grande
 # A name is a common word when its lower-cased form is frequent in French (wordfreq's Zipf scale)
 # and the commune is too small for that frequency to come from the commune itself.
 COMMON_WORD_ZIPF = {2000: 2.8, 10000: 3.3}  # population below -> minimum Zipf frequency
@@ -129,15 +129,18 @@ def build(data: Path) -> dict:
     # article after "au", "du", "aux", "des": "au Château-d'Oléron", "des Trois-Moutiers".
     first_parts = defaultdict(list)
     for code, c in result_communes.items():
-        match = re.match(r"^([A-ZÀ-Ý][\w']{3,})-", c["name"])
+        match = re.match(r"^((?:Saint|Sainte)-[A-ZÀ-Ý][\w']+|[A-ZÀ-Ý][\w']{3,})-", c["name"])
         if match and match[1] not in ("Saint", "Sainte"):
             first_parts[match[1]].append(code)
     all_names = {c["nom"] for c in current.values()}
     for short, codes in first_parts.items():
-        town = max(codes, key=lambda code: result_communes[code]["pop"])
-        if (result_communes[town]["pop"] >= SHORT_NAME_MIN_TOWN and short not in all_names
-                and not ambiguous(short, result_communes[town]["pop"])):
-            result_communes[town]["aliases"].append(short)
+        # Every town of that short name is a candidate, and so is a commune of that very name: the
+        # context chooses ("Montignac" in the Dordogne is Montignac-Lascaux, "Saint-Jean" near
+        # Saintes is Saint-Jean-d'Angély).
+        for town in codes:
+            population = result_communes[town]["pop"]
+            if population >= SHORT_NAME_MIN_TOWN and not ambiguous(short, population):
+                result_communes[town]["aliases"].append(short)
     for c in result_communes.values():
         article = re.match(r"^(?:Le|Les) (.+)$", c["name"])
         if article and article[1] not in all_names:
