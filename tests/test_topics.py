@@ -1,0 +1,83 @@
+"""The topic tagger's notation and scoring, on small taxonomies built in the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.topics import _anchors, compile_taxonomy, expand_keyword
+from veille.config import DISPOSITIFS, NATURES, THEMES, Taxonomy, TaxonomyEntry
+
+
+def taxonomy(**entries) -> Taxonomy:
+    """A taxonomy where every slug exists; `entries` maps "facet.slug" to TaxonomyEntry fields."""
+    data = {facet: {slug: {"label": slug} for slug in slugs}
+            for facet, slugs in (("nature", NATURES), ("themes", THEMES), ("dispositifs", DISPOSITIFS))}
+    for key, fields in entries.items():
+        facet, slug = key.split(".")
+        data[facet][slug].update(fields)
+    return Taxonomy.model_validate(data)
+
+
+def test_expand_keyword():
+    assert sorted(expand_keyword("appel[s] à projet[s]")) == [
+        ("appel à projet", False), ("appel à projets", False), ("appels à projet", False), ("appels à projets", False)]
+    assert expand_keyword("recrut*") == [("recrut", True)]
+    assert sorted(expand_keyword("aller-vers")) == [("aller vers", False), ("aller-vers", False)]
+
+
+def test_acronyms_capitals_dots_and_title_case():
+    matcher = compile_taxonomy(taxonomy(**{"dispositifs.plie": {"keywords": ["PLIE"]},
+                                           "dispositifs.iae": {"keywords": ["SIAE"]}}))
+    assert matcher.tag("", "Le PLIE recrute.").dispositifs == ["plie"]
+    assert matcher.tag("", "Le P.L.I.E. recrute.").dispositifs == ["plie"]
+    assert matcher.tag("", "Le Plie de Bordeaux recrute.").dispositifs == ["plie"]  # the press's title case
+    assert matcher.tag("", "Il plie bagage. Plie-toi aux règles.").dispositifs == []
+    assert matcher.tag("", "Les S.I.A.E. du département.").dispositifs == ["iae"]
+
+
+def test_prefix_accents_and_whole_words():
+    matcher = compile_taxonomy(taxonomy(**{"themes.entreprises": {"keywords": ["recrut*"], "min_score": 1}}))
+    assert matcher.tag("", "Les employeurs recrutent.").themes == ["entreprises"]
+    assert matcher.tag("", "Le RECRUTEMENT reprend.").themes == ["entreprises"]
+    assert matcher.tag("", "Un surrecrutement ?").themes == []  # a word start, not inside a word
+
+
+def test_exclusions_cancel_the_matches_they_cover():
+    matcher = compile_taxonomy(taxonomy(**{"nature.etude": {"keywords": ["rapport*"], "exclude": ["par rapport"]}}))
+    assert matcher.tag("", "Un rapport de la Cour.").nature == "etude"
+    assert matcher.tag("", "En hausse par rapport à 2025.").nature == "initiative"
+
+
+def test_theme_threshold_title_weight_and_strong_keywords():
+    matcher = compile_taxonomy(taxonomy(**{"themes.publics": {"keywords": ["jeunes"],
+                                                              "strong_keywords": ["aller-vers"]}}))
+    assert matcher.tag("", "Des jeunes au forum.").themes == []                  # 1 < 2
+    assert matcher.tag("Les jeunes d'abord", "Un forum.").themes == ["publics"]  # title counts 3
+    assert matcher.tag("", "Des jeunes ; les jeunes encore.").themes == ["publics"]
+    assert matcher.tag("", "Une démarche d'aller vers.").themes == ["publics"]    # strong counts 2
+    tags = matcher.tag("Les jeunes d'abord", "Un forum.")
+    assert tags.evidence == [{"facet": "themes", "value": "publics", "match": "jeunes", "start": 4}]
+
+
+def test_nature_is_one_best_cue_else_initiative():
+    matcher = compile_taxonomy(taxonomy(**{"nature.appel": {"keywords": ["appel[s] à projet[s]"]},
+                                           "nature.evenement": {"keywords": ["forum"]}}))
+    assert matcher.tag("Forum de l'emploi", "Un appel à projets est aussi ouvert.").nature == "evenement"
+    assert matcher.tag("Appel à projets", "Présenté au forum.").nature == "appel"
+    assert matcher.tag("", "Une entreprise ouvre.").nature == "initiative"
+
+
+def test_regex_patterns_are_prefiltered_by_their_anchors():
+    assert _anchors(r"\bforum\b") == ("forum",)
+    assert _anchors(r"le (1er|\d{1,2}) (janvier|fevrier|mars)\b") == ("janvier", "fevrier", "mars")
+    assert _anchors(r"x|y") is None
+    matcher = compile_taxonomy(taxonomy(**{"nature.evenement": {
+        "patterns": [r"\ble (1er|\d{1,2}) (janvier|fevrier|mars)\b"]}}))
+    assert matcher.tag("Rencontre le 4 mars", "").nature == "evenement"
+    assert matcher.tag("Rencontre", "").nature == "initiative"
+
+
+@pytest.mark.parametrize("keyword", ["appel[s à projets", "rec*rut"])
+def test_badly_written_keywords_are_refused(keyword):
+    with pytest.raises(ValueError):
+        TaxonomyEntry(label="x", keywords=[keyword])
