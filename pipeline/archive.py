@@ -10,7 +10,8 @@ Tables:
 - `duplicates`, `minhashes`: exact copies seen at other URLs, and near-duplicate signatures;
 - `http_validators`: ETag/Last-Modified per feed, listing and sitemap URL (conditional GET);
 - `page_errors`: per-article failures; `crawls`: the figures of each crawl;
-- view `effective_tags`: what an item is tagged with once curator decisions are applied.
+- view `effective_tags`: what an item is tagged with once curator decisions (and the learned
+  model's doubts) are applied.
 
 The schema is created and migrated in code by `open_db`, idempotently: each migration runs once,
 in a transaction, and is recorded in `_sqlite_migrations`.
@@ -138,6 +139,29 @@ def m004_collection(db: sqlite_utils.Database) -> None:
          "responses": int, "bytes": int, "items_new": int, "cpu_seconds": float,
          "cpu_seconds_veille": float},
         pk="id",
+    )
+
+
+@migrations()
+def m005_model_tags(db: sqlite_utils.Database) -> None:
+    # The learned model's tags (origin `model`): an addition counts like the rules'; a removal (a
+    # theme the model doubts) cancels the rules' tag, never a curator's. Curator decisions still win.
+    db.execute("DROP VIEW effective_tags")
+    db.create_view(
+        "effective_tags",
+        """
+        SELECT t.item_id, t.facet, t.value, t.origin, t.score
+        FROM tags t
+        WHERE t.action = 'add'
+          AND NOT EXISTS (
+                SELECT 1 FROM tags c
+                WHERE c.item_id = t.item_id AND c.facet = t.facet AND c.value = t.value AND c.action = 'remove'
+                  AND (c.origin = 'curator' OR (c.origin = 'model' AND t.origin = 'auto')))
+          AND NOT (t.origin != 'curator' AND t.facet = 'nature' AND EXISTS (
+                SELECT 1 FROM tags c
+                WHERE c.item_id = t.item_id AND c.facet = 'nature'
+                  AND c.origin = 'curator' AND c.action = 'add'))
+        """,
     )
 
 

@@ -177,14 +177,23 @@ def sources(config, db_path, sources_file, as_json):
               help='Tag documents from a JSONL file ({"id","title","text","url"?} a line); no database.')
 @click.option("--out", "jsonl_out", type=click.File("w", encoding="utf-8"), default="-",
               help="Output of --jsonl [default: stdout].")
-def tag(config, db_path, everything, jsonl_in, jsonl_out):
+@click.option("--explain", "explain_id", type=int, metavar="ITEM_ID",
+              help="Show why an item has each tag (evidence, score, origin) and what the model suggests.")
+def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     """Tag items not yet tagged: nature, themes, dispositifs, places.
 
+    Rules come from config/taxonomy.yaml and the gazetteer; once `veille learn` has trained a model
+    on the curator's decisions, its confident suggestions are added beside them (origin "model").
     With --jsonl, tag documents from a file instead and write one JSON line per document.
 
     Example: veille tag --jsonl docs.jsonl --out tags.jsonl
     """
+    from pipeline.learning import load_model, model_path
     from pipeline.tagging import tag_document, tag_items
+
+    if explain_id is not None:
+        _explain(config, db_path, explain_id)
+        return
 
     if jsonl_in:
         for number, line in enumerate(jsonl_in, start=1):
@@ -203,13 +212,63 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out):
         return
     db = _archive(config, db_path)
     count = db.execute("SELECT COUNT(*) FROM items" + ("" if everything else " WHERE tagged_at IS NULL")).fetchone()[0]
+    model = load_model(model_path(db_path or config.db_path))
     with _progress() as progress:
         task = progress.add_task("Étiquetage", total=count)
-        report = tag_items(db, config.taxonomy, everything, progress=lambda: progress.advance(task))
+        report = tag_items(db, config.taxonomy, everything, progress=lambda: progress.advance(task), model=model)
     click.echo(f"{report.items} article(s) étiqueté(s).")
     if everything:
         for tag_name in sorted(set(report.gained) | set(report.lost)):
             click.echo(f"  {tag_name} : +{report.gained[tag_name]} −{report.lost[tag_name]}")
+
+
+def _explain(config, db_path, item_id: int) -> None:
+    from pipeline.learning import load_model, model_path
+    from pipeline.tagging import explain
+
+    db = _archive(config, db_path)
+    item = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
+    if item is None:
+        raise VeilleError(f"aucun article n°{item_id} dans l'archive")
+    click.echo(f"Article {item_id} : {item[0]}")
+    origins = {"auto": "règles", "model": "modèle appris", "curator": "chargée de mission"}
+    for row in explain(db, item_id):
+        state = "" if row["effective"] else " (sans effet)"
+        verb = "retiré" if row["action"] == "remove" else "ajouté"
+        score = f", score {row['score']:g}" if row["score"] is not None else ""
+        click.echo(f"  {row['facet']} = {row['value']} : {verb} par {origins[row['origin']]}{score}{state}")
+        for proof in row["evidence"][:5]:
+            if "match" in proof:
+                click.echo(f"      « {proof['match']} » (position {proof['start']})")
+            elif "probability" in proof:
+                click.echo(f"      probabilité {proof['probability']:.2f}")
+    model = load_model(model_path(db_path or config.db_path))
+    if model is not None:
+        (probabilities,) = model.probabilities([(item[0] or "", item[1] or "")])
+        likely = sorted(((p, tag) for tag, p in probabilities.items() if p >= 0.3), reverse=True)
+        click.echo("  Le modèle appris estime : " + (", ".join(f"{f}:{v} {p:.2f}" for p, (f, v) in likely) or "rien"))
+
+
+@cli.command()
+@with_config
+@db_option
+def learn(config, db_path):
+    """Train the per-tag classifier on the curator's decisions (themes and dispositifs).
+
+    The training set is every item the curator has touched, with its effective tags. The model is
+    saved beside the archive (veille.model.joblib); `veille tag` then adds its confident suggestions.
+    """
+    from pipeline.learning import curated_examples, describe, model_path, save_model, train
+
+    db = _archive(config, db_path)
+    examples = curated_examples(db)
+    model = train(examples)
+    if model is None:
+        raise VeilleError(f"{len(examples)} article(s) validé(s) seulement : il en faut au moins 20 pour apprendre")
+    path = model_path(db_path or config.db_path)
+    save_model(model, path)
+    click.echo(describe(model))
+    click.echo(f"Modèle enregistré : {path}. Lancez « veille tag --all » pour appliquer ses suggestions.")
 
 
 @cli.command()

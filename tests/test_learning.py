@@ -1,0 +1,101 @@
+"""Learning from the curator's corrections, on a real temporary archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from pipeline.archive import effective_tags, insert_item, open_db
+from pipeline.curation import curate
+from pipeline.learning import curated_examples, load_model, model_path, save_model, train
+from pipeline.tagging import tag_items
+from tests.conftest import ROOT
+from veille.cli import cli
+from veille.config import load_taxonomy
+
+DEVSET = yaml.safe_load((Path(__file__).parent / "fixtures" / "topics_devset.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """An archive of the development set's texts, tagged by the rules, then corrected by the curator."""
+    db_path = tmp_path_factory.mktemp("learning") / "data" / "veille.db"
+    db = open_db(db_path)
+    taxonomy = load_taxonomy(ROOT / "config" / "taxonomy.yaml")
+    ids = {doc["id"]: insert_item(db, {"url": f"https://example.org/{doc['id']}", "raw_url": "x", "source_id": "s",
+                                       "title": doc["title"], "text": doc["text"]}) for doc in DEVSET}
+    tag_items(db, taxonomy)
+    tags = effective_tags(db, ids.values())
+    for doc in DEVSET:
+        item = ids[doc["id"]]
+        expected = {(f, v) for f in ("themes", "dispositifs") for v in doc["expected"][f]}
+        found = {(f, v) for f in ("themes", "dispositifs") for v in tags[item].get(f, [])}
+        curate(db, taxonomy, item, add=[f"{f}:{v}" for f, v in expected - found],
+               remove=[f"{f}:{v}" for f, v in found - expected], highlight=False)
+    return db_path, ids, taxonomy
+
+
+def test_curated_examples_carry_the_curators_labels(curated):
+    db_path, ids, _ = curated
+    examples = curated_examples(open_db(db_path))
+    assert len(examples) == len(DEVSET)
+    by_title = {title: labels for title, _, labels in examples}
+    for doc in DEVSET[:20]:
+        expected = {(f, v) for f in ("themes", "dispositifs") for v in doc["expected"][f]}
+        assert {t for t in by_title[doc["title"]] if t[0] in ("themes", "dispositifs")} == expected
+
+
+def test_model_learns_tags_with_enough_examples_and_says_which_it_skips(curated):
+    db_path, _, _ = curated
+    model = train(curated_examples(open_db(db_path)))
+    assert ("themes", "publics") in model.classifiers and ("dispositifs", "mission-locale") in model.classifiers
+    assert all(count < 5 for count in model.skipped.values())
+    publics = model.probabilities([("Aller vers les jeunes éloignés de l'emploi",
+                                    "Les demandeurs d'emploi sont accompagnés par des référents.")])[0][("themes", "publics")]
+    assert publics > 0.5
+    assert train(curated_examples(open_db(db_path))[:10]) is None  # too few decisions
+
+
+def test_learn_then_retag_keeps_curator_decisions(curated):
+    db_path, ids, _ = curated
+    config_dir = str(ROOT / "config")
+    result = CliRunner().invoke(cli, ["learn", "--config", config_dir, "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    assert "étiquettes apprises" in result.output and model_path(db_path).exists()
+    result = CliRunner().invoke(cli, ["tag", "--all", "--config", config_dir, "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    db = open_db(db_path)
+    assert db.execute("SELECT COUNT(*) FROM tags WHERE origin = 'model'").fetchone()[0] > 0
+    tags = effective_tags(db, ids.values())
+    for doc in DEVSET:  # the curator's corrections hold whatever the rules and the model say
+        for facet in ("themes", "dispositifs"):
+            assert sorted(tags[ids[doc["id"]]].get(facet, [])) == doc["expected"][facet], doc["id"]
+    explained = CliRunner().invoke(cli, ["tag", "--explain", str(ids["t001"]), "--config", config_dir,
+                                         "--db", str(db_path)])
+    assert explained.exit_code == 0 and "Le modèle appris estime" in explained.output
+    assert "par règles" in explained.output or "par chargée de mission" in explained.output
+
+
+def test_model_doubts_cancel_rules_but_never_the_curator(tmp_path):
+    db = open_db(tmp_path / "veille.db")
+    item = insert_item(db, {"url": "https://example.org/a", "raw_url": "x", "source_id": "s", "title": "t", "text": "t"})
+    db["tags"].insert_all([
+        {"item_id": item, "facet": "themes", "value": "publics", "origin": "auto", "action": "add"},
+        {"item_id": item, "facet": "themes", "value": "publics", "origin": "model", "action": "remove"},
+        {"item_id": item, "facet": "themes", "value": "rse", "origin": "curator", "action": "add"},
+        {"item_id": item, "facet": "themes", "value": "rse", "origin": "model", "action": "remove"},
+        {"item_id": item, "facet": "themes", "value": "gouvernance", "origin": "model", "action": "add"},
+    ])
+    assert effective_tags(db, [item])[item] == {"themes": ["gouvernance", "rse"]}
+
+
+def test_saved_model_round_trip(curated, tmp_path):
+    db_path, _, _ = curated
+    model = train(curated_examples(open_db(db_path)))
+    save_model(model, tmp_path / "m.joblib")
+    loaded = load_model(tmp_path / "m.joblib")
+    assert loaded.examples == model.examples and set(loaded.classifiers) == set(model.classifiers)
+    assert load_model(tmp_path / "none.joblib") is None
