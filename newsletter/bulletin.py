@@ -1,21 +1,27 @@
 """The weekly bulletin: which items of an ISO week go in, and how they are rendered.
 
-`bulletin_data` selects and arranges (pure data); `render_bulletin` turns that data into HTML
-and plain text with two Jinja2 templates (the HTML one autoescaped); `build_bulletin` writes
-`bulletin-YYYY-Www.html` and `.txt`.
+`bulletin_data` selects and arranges (pure data: sections, "À la une", agenda, items per
+département); `personalise` keeps a subscriber's départements and themes; `render_bulletin` turns
+the data into HTML (table layout, CSS inlined by css-inline) and plain text with two Jinja2
+templates (the HTML one autoescaped); `build_bulletin` writes the whole week's issue,
+`bulletin-YYYY-Www.html` and `.txt`, into the archive of bulletins.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import css_inline
 import sqlite_utils
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from newsletter.agenda import AgendaEntry, agenda
 from newsletter.frenchdates import french_date
 from pipeline.archive import effective_tags
 from pipeline.places import load_gazetteer
@@ -26,6 +32,7 @@ from veille.errors import VeilleError
 PARIS = ZoneInfo("Europe/Paris")
 WEEK_FORMAT = re.compile(r"^(\d{4})-W(\d{2})$")
 SUMMARY_MAX_CHARS = 320
+SECTION_CAP = 8  # items a section shows in an e-mail; the whole issue is online
 
 
 def parse_week(week: str) -> date:
@@ -80,6 +87,8 @@ class BulletinItem:
     highlight: bool = False
     note: str | None = None
     also_published_by: list[str] = field(default_factory=list)  # other sources of the same story
+    departement_codes: list[str] = field(default_factory=list)  # for personalisation
+    theme_slugs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +96,7 @@ class Section:
     slug: str
     title: str
     items: list[BulletinItem] = field(default_factory=list)
+    more: int = 0  # items left out by the section's cap, to be read online
 
 
 @dataclass
@@ -96,11 +106,19 @@ class Bulletin:
     period: str
     highlights: list[BulletinItem]
     sections: list[Section]
-    archive_url: str
+    archive_url: str                      # the whole issue online
+    agenda: list[AgendaEntry] = field(default_factory=list)
+    departements: list[tuple[str, int]] = field(default_factory=list)  # (name, items) for the chart
+    for_whom: str | None = None           # "Creuse, Haute-Vienne · publics" when personalised
+    unsubscribe_url: str | None = None
 
     @property
     def count(self) -> int:
-        return len(self.highlights) + sum(len(s.items) for s in self.sections)
+        return len(self.highlights) + sum(len(s.items) + s.more for s in self.sections)
+
+    @property
+    def chart_max(self) -> int:
+        return max((n for _, n in self.departements), default=1)
 
 
 def _in_scope(row: dict, item_tags: dict) -> bool:
@@ -157,6 +175,7 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
     rows, also = _one_per_story(db, rows)
     highlights: list[BulletinItem] = []
     sections = {slug: Section(slug, taxonomy.nature[slug].label) for slug in NATURES}
+    texts: dict[int, str] = {}
     for row in rows:
         item_tags = tags[row["id"]]
         nature = (item_tags.get("nature") or ["initiative"])[0]
@@ -176,20 +195,65 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
             highlight=bool(row["highlight"]),
             note=row["note"],
             also_published_by=also.get(row["id"], []),
+            departement_codes=item_tags.get("departements", []),
+            theme_slugs=item_tags.get("themes", []),
         )
+        texts[item.id] = row["text"] or row["summary"] or ""
         (highlights if item.highlight else sections[nature].items).append(item)
     monday = parse_week(week)
+    items = highlights + [i for s in sections.values() for i in s.items]
+    per_departement = Counter(d for item in items for d in item.departement_codes)
     return Bulletin(
         week=week,
         title=settings.bulletin.title,
         period=f"Semaine du {french_date(monday)} au {french_date(monday + timedelta(days=6))}",
         highlights=highlights,
         sections=[s for s in sections.values() if s.items],
-        archive_url=settings.public_url.rstrip("/") + "/veille/items",
+        archive_url=f"{settings.public_url.rstrip('/')}/-/bulletins/bulletin-{week}.html",
+        agenda=agenda([_AgendaInput(i.id, i.title, i.url, i.nature, texts[i.id]) for i in items], monday),
+        departements=[(gazetteer.label("departements", code), per_departement[code])
+                      for code in sorted(gazetteer.region_departements) if per_departement[code]],
     )
 
 
-def _environment() -> Environment:
+@dataclass
+class _AgendaInput:
+    id: int
+    title: str
+    url: str | None
+    nature: str
+    text: str
+
+
+def personalise(bulletin: Bulletin, departements: list[str], themes: list[str],
+                labels: dict[str, str] | None = None) -> Bulletin:
+    """A subscriber's copy: the items of their départements and the regional or national ones (no
+    département), of their themes and those without a theme; everything when no preference."""
+    def wanted(item: BulletinItem) -> bool:
+        place_ok = not departements or not item.departement_codes or bool(set(item.departement_codes) & set(departements))
+        theme_ok = not themes or not item.theme_slugs or bool(set(item.theme_slugs) & set(themes))
+        return place_ok and theme_ok
+
+    sections = [replace(s, items=[i for i in s.items if wanted(i)]) for s in bulletin.sections]
+    kept = {i.id for s in sections for i in s.items} | {i.id for i in bulletin.highlights if wanted(i)}
+    names = [(labels or {}).get(d, d) for d in departements]
+    return replace(
+        bulletin,
+        highlights=[i for i in bulletin.highlights if wanted(i)],
+        sections=[s for s in sections if s.items],
+        agenda=[e for e in bulletin.agenda if e.item_id in kept],
+        for_whom=" · ".join(filter(None, [", ".join(names), ", ".join(themes)])) or None,
+    )
+
+
+def capped(bulletin: Bulletin, per_section: int = SECTION_CAP) -> Bulletin:
+    """At most `per_section` items a section, the rest counted and left to the online issue."""
+    return replace(bulletin, sections=[replace(s, items=s.items[:per_section], more=s.more + max(0, len(s.items) - per_section))
+                                       for s in bulletin.sections])
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
     env = Environment(
         loader=PackageLoader("newsletter", "templates"),
         autoescape=select_autoescape(["html", "html.j2"]),
@@ -202,11 +266,14 @@ def _environment() -> Environment:
     return env
 
 
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
+
+
 def render_bulletin(bulletin: Bulletin) -> tuple[str, str]:
-    """(HTML, plain text) of a bulletin."""
-    env = _environment()
-    return (env.get_template("bulletin.html.j2").render(b=bulletin),
-            env.get_template("bulletin.txt.j2").render(b=bulletin))
+    """(HTML with its CSS inlined for mail clients, plain text) of a bulletin."""
+    env = _templates()
+    html = env.get_template("bulletin.html.j2").render(b=bulletin)
+    return _INLINER.inline(html), env.get_template("bulletin.txt.j2").render(b=bulletin)
 
 
 def build_bulletin(db: sqlite_utils.Database, week: str, out_dir: Path | str, settings: Settings,

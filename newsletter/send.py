@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import smtplib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
@@ -31,6 +32,16 @@ class SmtpConnectionError(VeilleError):
 
 
 @dataclass
+class Letter:
+    """One subscriber's message."""
+    subject: str
+    html: str
+    text: str
+    unsubscribe_url: str | None = None     # signed https link (RFC 8058 one-click)
+    unsubscribe_mailto: str | None = None
+
+
+@dataclass
 class SendReport:
     week: str
     sent: list[str] = field(default_factory=list)
@@ -40,16 +51,19 @@ class SendReport:
     dry_run: bool = False
 
 
-def build_message(subject: str, sender: str, subscriber: Subscriber, html: str, text: str,
-                  message_id: str) -> EmailMessage:
+def build_message(letter: Letter, sender: str, subscriber: Subscriber, message_id: str) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = subject
+    message["Subject"] = letter.subject
     message["From"] = sender
     message["To"] = formataddr((subscriber.name or "", subscriber.email))
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = message_id
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    if letter.unsubscribe_url:
+        targets = [f"<{letter.unsubscribe_url}>"] + ([f"<{letter.unsubscribe_mailto}>"] if letter.unsubscribe_mailto else [])
+        message["List-Unsubscribe"] = ", ".join(targets)
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(letter.text)
+    message.add_alternative(letter.html, subtype="html")
     return message
 
 
@@ -88,9 +102,10 @@ def _deliver(client: smtplib.SMTP, message: EmailMessage, sender_address: str, r
         raise _Outcome(FAILED if e.smtp_code >= 500 else DEFERRED, f"{e.smtp_code} {reply}") from e
 
 
-def send_bulletin(db: sqlite_utils.Database, week: str, subject: str, html: str, text: str,
+def send_bulletin(db: sqlite_utils.Database, week: str, compose: Callable[[Subscriber], Letter],
                   smtp: SmtpSettings, dry_run: bool = False, progress=None) -> SendReport:
-    """Send the bulletin of `week` to every active subscriber who has not had it yet."""
+    """Send the bulletin of `week` to every active subscriber who has not had it yet;
+    `compose(subscriber)` writes each one's letter (personalised copy, signed unsubscribe link)."""
     report = SendReport(week, dry_run=dry_run)
     done = {r["subscriber_id"]: r for r in db["sends"].rows_where("week = ?", [week])}
     pending = []
@@ -118,7 +133,7 @@ def send_bulletin(db: sqlite_utils.Database, week: str, subject: str, html: str,
                 continue
             # A retried message keeps its Message-ID, so that receivers can tell it is the same.
             message_id = (previous or {}).get("message_id") or make_msgid("veille", domain=domain)
-            message = build_message(subject, smtp.from_, subscriber, html, text, message_id)
+            message = build_message(compose(subscriber), smtp.from_, subscriber, message_id)
             status, error, attempts = DEFERRED, "", (previous or {}).get("attempts") or 0
             for attempt in range(ATTEMPTS_PER_RUN):
                 started = time.monotonic()

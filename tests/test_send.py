@@ -9,7 +9,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import newsletter.send as send_module
-from newsletter.send import SmtpConnectionError, send_bulletin
+from newsletter.send import Letter, SmtpConnectionError, send_bulletin
 from newsletter.smtp_sink import EmlSaver, free_port
 from newsletter.subscribers import (
     active_subscribers,
@@ -74,8 +74,13 @@ def subscribers(tmp_path):
     return db
 
 
+def compose(subscriber):
+    return Letter("Bulletin 2026-W48", HTML, TEXT, f"https://veille.example.org/-/unsubscribe/{subscriber.id}.sig",
+                  "mailto:veille@example.org?subject=unsubscribe")
+
+
 def send(db, server, week="2026-W48", **kwargs):
-    return send_bulletin(db, week, "Bulletin 2026-W48", HTML, TEXT, server.smtp, **kwargs)
+    return send_bulletin(db, week, compose, server.smtp, **kwargs)
 
 
 def test_send_once_then_rerun_sends_nothing(tmp_path, subscribers):
@@ -91,6 +96,9 @@ def test_send_once_then_rerun_sends_nothing(tmp_path, subscribers):
                                        policy=policy.default)
     assert message["Subject"] == "Bulletin 2026-W48" and message["Message-ID"] and message["Date"]
     assert message["To"] == "A <a@example.org>"
+    assert message["List-Unsubscribe"] == ("<https://veille.example.org/-/unsubscribe/1.sig>, "
+                                           "<mailto:veille@example.org?subject=unsubscribe>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message.get_body(("plain",)).get_content().strip() == TEXT
     assert "Bulletin" in message.get_body(("html",)).get_content()
 
@@ -146,7 +154,7 @@ def test_dropped_connection_then_resumed_run(tmp_path, subscribers):
 def test_unreachable_server_is_a_clear_error(subscribers):
     smtp = SmtpSettings(host="127.0.0.1", port=free_port(), timeout=2)
     with pytest.raises(SmtpConnectionError, match="injoignable"):
-        send_bulletin(subscribers, "2026-W48", "s", HTML, TEXT, smtp)
+        send_bulletin(subscribers, "2026-W48", compose, smtp)
     assert subscribers["sends"].count == 0
 
 

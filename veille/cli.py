@@ -375,16 +375,16 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run):
     Example: veille bulletin send --week 2026-W48 --dry-run
     """
     from newsletter.bulletin import build_bulletin, current_week
+    from newsletter.letters import letter_composer
     from newsletter.send import send_bulletin
     from newsletter.subscribers import open_subscribers_db
 
     week = week or current_week()
-    html_path, text_path, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir,
-                                                config.settings, config.taxonomy)
+    _, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
+                                config.taxonomy)
     subscribers = open_subscribers_db(subscribers_db_path or config.subscribers_db_path)
-    report = send_bulletin(subscribers, week, f"{data.title} — {data.period}",
-                           html_path.read_text(encoding="utf-8"), text_path.read_text(encoding="utf-8"),
-                           config.settings.smtp, dry_run=dry_run)
+    report = send_bulletin(subscribers, week, letter_composer(data, config.settings), config.settings.smtp,
+                           dry_run=dry_run)
     click.echo(format_send_report(report))
 
 
@@ -484,13 +484,17 @@ def subscribers_import(config, subscribers_db_path, csv_file):
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
-def serve(config, db_path, host, port):
-    """Browse and query the archive with Datasette (the subscribers database is never served)."""
-    from veille.server import serve as run_server
+@subscribers_db_option
+def serve(config, db_path, host, port, subscribers_db_path):
+    """Browse and query the archive with Datasette, with the unsubscribe route and the bulletins
+    (/-/bulletins). The subscribers database is never served."""
+    from veille.server import make_datasette, serve as run_server
 
     path = db_path or config.db_path
-    click.echo(f"Archive {path} sur http://{host}:{port}/ (Ctrl-C pour arrêter)")
-    run_server(path, config.settings, host, port)
+    datasette = make_datasette(path, config.settings, subscribers_db_path or config.subscribers_db_path,
+                               config.bulletins_dir)
+    click.echo(f"Archive {path} sur http://{host}:{port}/ — bulletins : /-/bulletins (Ctrl-C pour arrêter)")
+    run_server(datasette, host, port)
 
 
 @cli.command()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import yaml
 
 from crawlers.run import run_crawl
 from newsletter.bulletin import build_bulletin, current_week
+from newsletter.letters import letter_composer
 from newsletter.send import send_bulletin
 from newsletter.smtp_sink import start_smtp_sink
 from newsletter.subscribers import add_subscriber, open_subscribers_db
@@ -60,6 +62,7 @@ def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, 
     try:
         url = base_url(site)
         settings = config.settings.model_copy(update={
+            "secret": config.settings.secret or secrets.token_hex(16),  # signs the demo's unsubscribe links
             "paths": Paths(db=str(out_dir / "veille.db"), subscribers_db=str(out_dir / "subscribers.db"),
                            bulletins=str(out_dir / "bulletins")),
             # Loopback: no politeness delay needed; robots.txt is still obeyed.
@@ -91,10 +94,8 @@ def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, 
         subscribers = open_subscribers_db(out_dir / "subscribers.db")
         for email, name, departements, themes in DEMO_SUBSCRIBERS:
             add_subscriber(subscribers, email, name, departements, themes)
-        sent = send_bulletin(subscribers, week, f"{bulletin.title} — {bulletin.period}",
-                             html_path.read_text(encoding="utf-8"), text_path.read_text(encoding="utf-8"),
-                             settings.smtp)
-        echo(f"Envoi : {len(sent.sent)} message(s) remis au serveur SMTP local.")
+        sent = send_bulletin(subscribers, week, letter_composer(bulletin, settings), settings.smtp)
+        echo(f"Envoi : {len(sent.sent)} bulletin(s) personnalisé(s) remis au serveur SMTP local.")
     finally:
         smtp_server.stop()
         site.shutdown()

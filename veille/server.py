@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from datasette.app import Datasette
+from datasette.plugins import pm
+
+from veille import datasette_plugin
+from veille.datasette_plugin import SiteSettings
 
 from pipeline.archive import open_db
 from veille.config import Settings
@@ -33,18 +37,25 @@ def archive_metadata(settings: Settings, database: str) -> dict:
     }
 
 
-def make_datasette(db_path: Path | str, settings: Settings) -> Datasette:
+def make_datasette(db_path: Path | str, settings: Settings, subscribers_db: Path | str,
+                   bulletins_dir: Path | str) -> Datasette:
+    """Datasette on the archive only, with Veille's plugin (unsubscribe route, bulletins)."""
     db_path = Path(db_path)
     open_db(db_path).close()  # create or migrate before serving
-    return Datasette(
+    if pm.get_plugin("veille") is None:  # an installed entry point may already have registered it
+        pm.register(datasette_plugin, name="veille")
+    datasette = Datasette(
         [str(db_path)],
         metadata=archive_metadata(settings, db_path.stem),
         settings={"default_page_size": 50, "sql_time_limit_ms": 3000},
         secret=settings.secret or None,
     )
+    datasette._veille = SiteSettings(Path(subscribers_db), Path(bulletins_dir), settings.secret,
+                                     settings.bulletin.title)
+    return datasette
 
 
-def serve(db_path: Path | str, settings: Settings, host: str, port: int) -> None:
+def serve(datasette: Datasette, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(make_datasette(db_path, settings).app(), host=host, port=port, log_level="warning")
+    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")

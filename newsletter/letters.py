@@ -1,0 +1,29 @@
+"""Each subscriber's letter: their copy of the bulletin, capped per section, with a signed unsubscribe link."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from email.utils import parseaddr
+
+from newsletter.bulletin import Bulletin, capped, personalise, render_bulletin
+from newsletter.send import Letter
+from newsletter.subscribers import Subscriber
+from newsletter.unsubscribe import unsubscribe_token, unsubscribe_url
+from pipeline.places import load_gazetteer
+from veille.config import Settings
+
+
+def letter_composer(bulletin: Bulletin, settings: Settings) -> Callable[[Subscriber], Letter]:
+    labels = load_gazetteer().region_departements
+    sender = parseaddr(settings.smtp.from_)[1]
+
+    def compose(subscriber: Subscriber) -> Letter:
+        token = unsubscribe_token(settings.secret, subscriber.id, subscriber.email)
+        url = unsubscribe_url(settings.public_url, token)
+        copy = capped(personalise(bulletin, subscriber.departements, subscriber.themes, labels))
+        copy.unsubscribe_url = url
+        html, text = render_bulletin(copy)
+        return Letter(subject=f"{bulletin.title} — {bulletin.period}", html=html, text=text, unsubscribe_url=url,
+                      unsubscribe_mailto=f"mailto:{sender}?subject=unsubscribe%20{token}" if sender else None)
+
+    return compose
