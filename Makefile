@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench serve gazetteer clean
+.PHONY: install browser demo test bench serve gazetteer clean
 
 install: $(STAMP)
 
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/veille demo
 
-test: install
+# The bulletin's screenshot test drives Debian's Chromium (Playwright never downloads a browser here).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser test (apt-get)…"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  { echo "Could not install chromium: run 'apt-get install chromium' as root, then 'make test'."; exit 1; }; }
+
+test: install browser
 	$(BIN)/python -m pytest
 
 bench: install
