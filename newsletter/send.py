@@ -63,7 +63,7 @@ def build_message(letter: Letter, sender: str, subscriber: Subscriber, message_i
         message["List-Unsubscribe"] = ", ".join(targets)
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(letter.text)
-    message.add_alternative(letter.html, subtype="html")
+    message.add_alternative(letter.html, subtype="html", cte="base64")  # encoded in C: quicker than quoted-printable
     return message
 
 

@@ -150,3 +150,19 @@ def test_subscribers_commands(config_dir, tmp_path):
     assert invoke("subscribers", "remove", "anne@example.org", "--config", str(config_dir),
                   "--subscribers-db", db).exit_code == 0
     assert invoke("subscribers", "list", "--config", str(config_dir), "--subscribers-db", db).output == ""
+
+
+def test_bulletin_preview_opens_the_built_file(config_dir, archive, tmp_path):
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n', encoding="utf-8")
+    browser.chmod(0o755)
+    result = run_veille("bulletin", "preview", "--week", "2026-W48", "--config", str(config_dir),
+                        env={"BROWSER": str(browser)})
+    built = config_dir.parent / "data" / "bulletins" / "bulletin-2026-W48.html"
+    assert built.exists() and built.as_uri() in result.stdout
+    for _ in range(50):  # the browser runs in the background
+        if opened.exists():
+            break
+        __import__("time").sleep(0.1)
+    assert opened.read_text(encoding="utf-8").strip() == built.as_uri()

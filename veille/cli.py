@@ -361,6 +361,28 @@ def bulletin_build(config, db_path, week, out_dir):
     click.echo(str(text_path))
 
 
+@bulletin.command("preview")
+@with_config
+@db_option
+@_week_option
+def bulletin_preview(config, db_path, week):
+    """Build the bulletin of an ISO week and open it in the web browser ($BROWSER).
+
+    Example: veille bulletin preview --week 2026-W48
+    """
+    import webbrowser
+
+    from newsletter.bulletin import build_bulletin, current_week
+
+    week = week or current_week()
+    html_path, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
+                                        config.taxonomy)
+    uri = html_path.resolve().as_uri()
+    click.echo(f"Bulletin {week} : {data.count} article(s) — {uri}")
+    if not webbrowser.open(uri):
+        click.echo("Aucun navigateur trouvé : ouvrez le fichier ci-dessus.", err=True)
+
+
 @bulletin.command("send")
 @with_config
 @db_option
