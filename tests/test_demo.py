@@ -22,9 +22,15 @@ def test_demo_runs_end_to_end(tmp_path):
     assert text.exists() and "Initiatives locales" in html.read_text(encoding="utf-8")
     messages = sorted((out / "mail").glob("*.eml"))
     assert len(messages) == 3
-    message = email.message_from_bytes(messages[0].read_bytes(), policy=policy.default)
+    parsed = [email.message_from_bytes(m.read_bytes(), policy=policy.default) for m in messages]
+    message = parsed[0]
     assert "Veille emploi et territoires" in message["Subject"]
     assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+    assert all(m["List-Unsubscribe"].strip().startswith("<http") and m["List-Unsubscribe-Post"] for m in parsed)
+    texts = {m["To"]: m.get_body(("plain",)).get_content() for m in parsed}
+    creuse = next(t for to, t in texts.items() if "creuse" in to)
+    everything = next(t for to, t in texts.items() if "chargee" in to)
+    assert "Votre sélection : Creuse" in creuse and len(creuse) < len(everything)  # personalised copies
     for path in (html, text, out / "mail", out / "veille.db"):
         assert str(path) in result.stdout
     assert "veille serve --db" in result.stdout
