@@ -11,9 +11,14 @@ from newsletter.subscribers import Subscriber
 from newsletter.unsubscribe import unsubscribe_token, unsubscribe_url
 from pipeline.places import load_gazetteer
 from veille.config import Settings
+from veille.errors import VeilleError
 
 
 def letter_composer(bulletin: Bulletin, settings: Settings) -> Callable[[Subscriber], Letter]:
+    """Refuses at once (before any message) when no secret can sign the unsubscribe links."""
+    if not settings.secret:
+        raise VeilleError("VEILLE_SECRET (ou « secret » dans settings.yaml) manque : "
+                          "les liens de désabonnement doivent être signés ; rien n'a été envoyé")
     labels = load_gazetteer().region_departements
     sender = parseaddr(settings.smtp.from_)[1]
 

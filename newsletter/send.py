@@ -102,10 +102,11 @@ def _deliver(client: smtplib.SMTP, message: EmailMessage, sender_address: str, r
         raise _Outcome(FAILED if e.smtp_code >= 500 else DEFERRED, f"{e.smtp_code} {reply}") from e
 
 
-def send_bulletin(db: sqlite_utils.Database, week: str, compose: Callable[[Subscriber], Letter],
+def send_bulletin(db: sqlite_utils.Database, week: str, compose: Callable[[Subscriber], Letter] | None,
                   smtp: SmtpSettings, dry_run: bool = False, progress=None) -> SendReport:
     """Send the bulletin of `week` to every active subscriber who has not had it yet;
-    `compose(subscriber)` writes each one's letter (personalised copy, signed unsubscribe link)."""
+    `compose(subscriber)` writes each one's letter (personalised copy, signed unsubscribe link); it is
+    not needed for a dry run."""
     report = SendReport(week, dry_run=dry_run)
     done = {r["subscriber_id"]: r for r in db["sends"].rows_where("week = ?", [week])}
     pending = []

@@ -166,3 +166,14 @@ def test_bulletin_preview_opens_the_built_file(config_dir, archive, tmp_path):
             break
         __import__("time").sleep(0.1)
     assert opened.read_text(encoding="utf-8").strip() == built.as_uri()
+
+
+def test_bulletin_send_refuses_without_a_secret_and_dry_run_lists(config_dir, archive, tmp_path):
+    subs = str(tmp_path / "subs.db")
+    invoke("subscribers", "add", "anne@example.org", "--config", str(config_dir), "--subscribers-db", subs)
+    result = run_veille("bulletin", "send", "--week", "2026-W48", "--config", str(config_dir),
+                        "--subscribers-db", subs, env={"VEILLE_SECRET": ""}, check=False)
+    assert result.returncode == 1 and "VEILLE_SECRET" in result.stderr and "rien n'a été envoyé" in result.stderr
+    dry = run_veille("bulletin", "send", "--week", "2026-W48", "--dry-run", "--config", str(config_dir),
+                     "--subscribers-db", subs, env={"VEILLE_SECRET": ""})
+    assert "serait envoyé à 1 abonné·e(s)" in dry.stdout and "anne@example.org" in dry.stdout

@@ -405,8 +405,8 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run):
     _, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
                                 config.taxonomy)
     subscribers = open_subscribers_db(subscribers_db_path or config.subscribers_db_path)
-    report = send_bulletin(subscribers, week, letter_composer(data, config.settings), config.settings.smtp,
-                           dry_run=dry_run)
+    compose = None if dry_run else letter_composer(data, config.settings)
+    report = send_bulletin(subscribers, week, compose, config.settings.smtp, dry_run=dry_run)
     click.echo(format_send_report(report))
 
 
