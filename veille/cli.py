@@ -507,14 +507,16 @@ def subscribers_import(config, subscribers_db_path, csv_file):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
 @subscribers_db_option
-def serve(config, db_path, host, port, subscribers_db_path):
+@click.option("--bulletins", "bulletins_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of built bulletins [default: paths.bulletins of settings.yaml].")
+def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
     """Browse and query the archive with Datasette, with the unsubscribe route and the bulletins
     (/-/bulletins). The subscribers database is never served."""
     from veille.server import make_datasette, serve as run_server
 
     path = db_path or config.db_path
     datasette = make_datasette(path, config.settings, subscribers_db_path or config.subscribers_db_path,
-                               config.bulletins_dir)
+                               bulletins_dir or config.bulletins_dir)
     click.echo(f"Archive {path} sur http://{host}:{port}/ — bulletins : /-/bulletins (Ctrl-C pour arrêter)")
     run_server(datasette, host, port)
 
