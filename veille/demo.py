@@ -107,7 +107,8 @@ def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, 
     echo(f"  bulletin texte  : {text_path}")
     echo(f"  messages (.eml) : {out_dir / 'mail'} ({len(messages)} message(s))")
     echo(f"  archive         : {db_path}")
-    echo(f"Pour parcourir l'archive : .venv/bin/veille serve --db {db_path} "
-         f"--subscribers-db {out_dir / 'subscribers.db'} --bulletins {out_dir / 'bulletins'}")
+    echo(f"Pour parcourir l'archive (et essayer les liens de désabonnement) : VEILLE_SECRET={settings.secret} "
+         f".venv/bin/veille serve --db {db_path} --subscribers-db {out_dir / 'subscribers.db'} "
+         f"--bulletins {out_dir / 'bulletins'}")
     return {"runs": runs, "bulletin": bulletin, "html": html_path, "text": text_path, "messages": messages,
             "db": db_path, "send": sent}
