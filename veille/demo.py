@@ -62,7 +62,7 @@ def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, 
     try:
         url = base_url(site)
         settings = config.settings.model_copy(update={
-            "secret": config.settings.secret or secrets.token_hex(16),  # signs the demo's unsubscribe links
+            "secret": secrets.token_hex(16),  # its own, never the configured one: the demo prints it
             "paths": Paths(db=str(out_dir / "veille.db"), subscribers_db=str(out_dir / "subscribers.db"),
                            bulletins=str(out_dir / "bulletins")),
             # Loopback: no politeness delay needed; robots.txt is still obeyed.
