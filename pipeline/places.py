@@ -42,11 +42,12 @@ ABROAD = (
     "Saint-Sébastien", "Irun", "Bilbao", "Pampelune", "Barcelone", "Madrid", "Londres", "Bruxelles", "Genève",
     "Lausanne", "Berlin", "Lisbonne", "Porto", "Rome", "Milan", "Dakar", "Casablanca", "Alger", "Tunis", "Montréal",
     "Gand", "Anvers", "Liège", "Namur", "Charleroi", "Flandre", "Flandres", "Wallonie", "Catalogne", "Andalousie",
-    "Pays basque espagnol", "Navarre", "Aragon", "Saragosse", "Valence en Espagne", "Séville", "Cologne", "Munich",
+    "Navarre", "Aragon", "Saragosse", "Séville", "Cologne", "Munich",
 )
 OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes", "Auvergne", "Alsace", "Lorraine",
                         "Picardie", "Nord-Pas-de-Calais", "Franche-Comté", "Champagne-Ardenne", "Basse-Normandie",
                         "Haute-Normandie", "Provence")
+
 
 def name_variants(name: str) -> set[str]:
     """Keys of a name: hyphens or spaces, Saint/St/Ste, œ or oe; between spaces (see `match_text`)."""
@@ -240,8 +241,11 @@ def _after_first_name(text: str, mention: Mention, first_names: frozenset[str]) 
 
 
 def _inside_longer_name(text: str, mention: Mention) -> bool:
+    """A capitalised word just before, mid-sentence, that is not a preposition or an article."""
     match = _PREVIOUS_WORD.search(text, max(0, mention.start - 40), mention.start)
-    word = match[1] if match else ""
+    if not match:
+        return False
+    word = match[1]
     sentence_start = text[max(0, match.start() - 2):match.start()].strip()[-1:] in (".", "!", "?", "\n", "")
     return word[:1].isupper() and not sentence_start and fold(word) not in ("de", "du", "des", "la", "le", "les", "a")
 
@@ -266,8 +270,7 @@ def _admissible(mention: Mention, place: Place, text: str, first_names: frozense
         title_lead = mention.start <= 1 and re.match(r"\s*[:,(]", text[mention.end:])
         return bool(_ARTICLE.search(before) or code_after or title_lead or mention.surface.isupper())
     if place.ambiguous:
-        if _PREVIOUS_WORD.search(text, max(0, mention.start - 40), mention.start) and \
-                _inside_longer_name(text, mention):
+        if _inside_longer_name(text, mention):
             return False  # "Grande Champagne", "Petite Champagne": a longer proper name
         if code_after or in_enumeration or _LOCATED_AFTER.match(text, mention.end):
             return True

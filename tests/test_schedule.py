@@ -13,7 +13,7 @@ from veille.schedule import build_scheduler, previous_week
 def test_jobs_follow_the_settings():
     scheduler = build_scheduler(load_config(ROOT / "config"))
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"crawl", "tag", "bulletin"}
+    assert set(jobs) == {"crawl", "tag", "learn", "bulletin"}
     monday = datetime(2026, 11, 30, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))
     next_bulletin = jobs["bulletin"].trigger.get_next_fire_time(None, monday)
     assert (next_bulletin.weekday(), next_bulletin.hour) == (0, 8)

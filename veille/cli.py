@@ -526,7 +526,8 @@ def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
 @db_option
 @subscribers_db_option
 def schedule(config, db_path, subscribers_db_path):
-    """Run the scheduler: crawl, tag and send the bulletin at the times of settings.yaml.
+    """Run the scheduler: crawl, tag, learn from the curator and send the bulletin at the times of
+    settings.yaml.
 
     Each job runs as a subprocess of this same command line tool.
     """

@@ -230,6 +230,7 @@ class ScheduleSettings(_Strict):
     crawl: str = "0 6,12,18 * * *"
     tag: str = "30 6,12,18 * * *"
     bulletin: str = "0 8 * * mon"
+    learn: str = "0 5 * * mon"  # retrain on the curator's decisions before the week's tagging
 
     @field_validator("timezone")
     @classmethod
@@ -240,7 +241,7 @@ class ScheduleSettings(_Strict):
             raise ValueError(f"fuseau horaire inconnu « {value} »") from None
         return value
 
-    @field_validator("crawl", "tag", "bulletin")
+    @field_validator("crawl", "tag", "bulletin", "learn")
     @classmethod
     def _check_cron(cls, value: str) -> str:
         try:

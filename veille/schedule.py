@@ -1,4 +1,4 @@
-"""`veille schedule`: APScheduler runs crawl, tag and the bulletin at the times of settings.yaml.
+"""`veille schedule`: APScheduler runs crawl, tag, learn and the bulletin at the times of settings.yaml.
 
 Each job runs the `veille` command in a subprocess: Twisted's reactor starts once per process,
 and a crashed job must not take the scheduler down.
@@ -50,6 +50,10 @@ def tag_job(config_dir: Path, db_path: Path | None) -> None:
     run_command(["tag", *_common(config_dir, db_path)])
 
 
+def learn_job(config_dir: Path, db_path: Path | None) -> None:
+    run_command(["learn", *_common(config_dir, db_path)])
+
+
 def bulletin_job(config_dir: Path, db_path: Path | None, subscribers_db_path: Path | None) -> None:
     extra = ["--subscribers-db", str(subscribers_db_path)] if subscribers_db_path else []
     run_command(["bulletin", "send", "--week", previous_week(), *_common(config_dir, db_path), *extra])
@@ -63,6 +67,7 @@ def build_scheduler(config: Config, db_path: Path | None = None,
     for job_id, func, cron, job_args in (
         ("crawl", crawl_job, schedule.crawl, args),
         ("tag", tag_job, schedule.tag, args),
+        ("learn", learn_job, schedule.learn, args),
         ("bulletin", bulletin_job, schedule.bulletin, (*args, subscribers_db_path)),
     ):
         scheduler.add_job(func, CronTrigger.from_crontab(cron, timezone=schedule.timezone), args=job_args,
