@@ -127,6 +127,10 @@ class MockHandler(FixtureSiteHandler):
         if name == "listing.html":
             return 200, HTML, listing([f"/charsets/{n}" for n in CHARSETS] + ["/faults/missing.html",
                                                                               "/faults/document.pdf"])
+        if name == "moved.html":  # an article link that redirects to its new address
+            return 301, "text/plain", b"", {"Location": "/copies/original.html"}
+        if name == "listing-moved.html":
+            return 200, HTML, listing(["/faults/moved.html"])
         if name == "listing-tracked.html":
             return 200, HTML, listing(["/copies/tracked.html?ref=lettre"])
         if name == "listing-page1.html":

@@ -188,6 +188,19 @@ def test_rel_canonical_is_honoured_and_sitemaps_filtered(mockserver, config_dir)
     assert page["published_at"] == "2026-11-24T08:00:00+00:00"
 
 
+def test_a_redirected_article_is_not_fetched_again(mockserver, config_dir):
+    write_sources(config_dir, [{"id": "liste", "name": "Liste", "type": "html", "links": "article h2 a",
+                                "url": f"{mockserver}/faults/listing-moved.html"}])
+    _, db = crawl(config_dir)
+    (item,) = db["items"].rows
+    assert item["link_url"] == f"{mockserver}/faults/moved.html" and item["url"].endswith("/copies/original.html")
+    before = len(server_log(mockserver))
+    db.execute("DELETE FROM http_validators")  # the listing is fetched again in full
+    _, db = crawl(config_dir)
+    paths = [r["path"] for r in server_log(mockserver)[before:]]
+    assert "/faults/moved.html" not in paths and db["items"].count == 1
+
+
 def test_broken_selector_is_a_failure_not_a_quiet_success(mockserver, config_dir):
     write_sources(config_dir, [{"id": "casse", "name": "Cassé", "type": "html", "url": f"{mockserver}/presse-test/",
                                 "links": "div.liste-actus h3 a"}])

@@ -195,14 +195,17 @@ class SourcesSpider(scrapy.Spider):
             page = extract_article(decode_html(response.body, content_type), response.url)
             yield Article(
                 source_id=run.source_id,
-                raw_url=response.request.url if not fallback else fallback.raw_url,
+                # The link as followed, before any redirect: what the next crawl will find again.
+                raw_url=fallback.raw_url if fallback else (response.meta.get("redirect_urls") or [response.url])[0],
                 title=page.title or (fallback.title if fallback else ""),
                 text=page.text or (fallback.text if fallback else ""),
                 summary=fallback.summary if fallback else "",
                 published_at=page.published_at or (fallback.published_at if fallback else None),
                 author=page.author or (fallback.author if fallback else None),
                 lang=page.lang,
-                declared_url=urljoin(response.url, page.canonical_url) if page.canonical_url else None,
+                # The page's own canonical link, else where a redirect led.
+                declared_url=urljoin(response.url, page.canonical_url) if page.canonical_url else (
+                    response.url if response.meta.get("redirect_urls") else None),
             )
         self.crawler.stats.inc_value("veille/cpu_seconds", time.process_time() - started)
         self._end(run.source_id)
