@@ -10,7 +10,7 @@ import re
 
 import sqlite_utils
 
-from pipeline.archive import utcnow
+from pipeline.archive import effective_tags, utcnow
 from pipeline.tagging import TAG_FACETS
 from veille.config import Taxonomy
 from veille.errors import VeilleError
@@ -84,3 +84,36 @@ def _set_curator_tag(db, item_id: int, facet: str, value: str, action: str, now:
          "score": None, "evidence": None, "updated_at": now},
         pk=("item_id", "facet", "value", "origin"),
     )
+
+
+def curation_queue(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
+    """The items first seen in [start, end) (ISO datetimes), newest first, each with its effective
+    tags, which of them the curator set, whether it is in the bulletin's scope, and her decisions."""
+    rows = list(db.query(
+        """
+        SELECT items.id, items.title, items.url, items.published_at, items.first_seen_at,
+               substr(items.text, 1, 400) AS excerpt, sources.name AS source, COALESCE(sources.topical, 0) AS topical,
+               COALESCE(curation.rejected, 0) AS rejected, COALESCE(curation.highlight, 0) AS highlight,
+               curation.note
+        FROM items
+        LEFT JOIN sources ON sources.id = items.source_id
+        LEFT JOIN curation ON curation.item_id = items.id
+        WHERE items.first_seen_at >= :start AND items.first_seen_at < :end
+        ORDER BY items.first_seen_at DESC, items.id DESC
+        """, {"start": start, "end": end}))
+    ids = [r["id"] for r in rows]
+    tags = effective_tags(db, ids)
+    by_curator: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
+    for start_id in range(0, len(ids), 500):
+        chunk = ids[start_id:start_id + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for item_id, facet, value in db.execute(
+                f"SELECT item_id, facet, value FROM tags WHERE origin = 'curator' AND action = 'add' "
+                f"AND item_id IN ({marks})", chunk):
+            by_curator[item_id].add((facet, value))
+    for row in rows:
+        row["tags"] = tags[row["id"]]
+        row["curator_tags"] = by_curator[row["id"]]
+        row["in_scope"] = bool(row["tags"].get("themes") or row["tags"].get("dispositifs") or row["topical"]
+                               or row["highlight"])
+    return rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from newsletter.subscribers import active_subscribers, add_subscriber, open_subscribers_db
@@ -26,7 +28,8 @@ def site(tmp_path):
     (tmp_path / "bulletins" / "bulletin-2026-W48.html").write_text("<h1>Bulletin 48</h1>", encoding="utf-8")
     (tmp_path / "bulletins" / "bulletin-2026-W48.txt").write_text("Bulletin 48", encoding="utf-8")
     settings = load_config(ROOT / "config").settings.model_copy(update={"secret": SECRET})
-    datasette = make_datasette(tmp_path / "veille.db", settings, tmp_path / "subscribers.db", tmp_path / "bulletins")
+    datasette = make_datasette(tmp_path / "veille.db", settings, tmp_path / "subscribers.db", tmp_path / "bulletins",
+                               load_config(ROOT / "config").taxonomy)
     return datasette, subscribers, anne
 
 
@@ -72,3 +75,134 @@ async def test_bulletins_archive(site):
     assert "Bulletin 48" in (await datasette.client.get("/-/bulletins/bulletin-2026-W48.html")).text
     assert (await datasette.client.get("/-/bulletins/bulletin-2026-W48.txt")).text == "Bulletin 48"
     assert (await datasette.client.get("/-/bulletins/..%2Fsubscribers.db")).status_code == 404
+
+
+async def login(datasette, password):
+    page = await datasette.client.get("/-/curation/login")
+    csrf = page.cookies["ds_csrftoken"]
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text)[1]
+    response = await datasette.client.post("/-/curation/login", data={"csrftoken": token, "password": password},
+                                           cookies={"ds_csrftoken": csrf})
+    return response, {"ds_csrftoken": csrf, **({"ds_actor": response.cookies["ds_actor"]}
+                                                if "ds_actor" in response.cookies else {})}
+
+
+@pytest.fixture
+def curation_site(tmp_path):
+    from pipeline.tagging import tag_items
+
+    config = load_config(ROOT / "config")
+    db = open_db(tmp_path / "veille.db")
+    item = insert_item(db, {"url": "https://example.org/plie", "raw_url": "x", "source_id": "s",
+                            "title": "Le PLIE de Bordeaux accompagne les jeunes",
+                            "text": "Le PLIE accompagne les jeunes demandeurs d'emploi de Bordeaux.",
+                            "first_seen_at": "2026-11-24T10:00:00+00:00"})
+    tag_items(db, config.taxonomy)
+    settings = config.settings.model_copy(update={"secret": SECRET, "curator_password": "mot-de-passe"})
+    datasette = make_datasette(tmp_path / "veille.db", settings, tmp_path / "subscribers.db", tmp_path / "bulletins",
+                               config.taxonomy)
+    return datasette, db, item
+
+
+@pytest.mark.asyncio
+async def test_curation_needs_a_login(curation_site):
+    datasette, _, _ = curation_site
+    assert (await datasette.client.get("/-/curation?week=2026-W48")).status_code == 302
+    refused, cookies = await login(datasette, "devine")
+    assert refused.status_code == 403 and "Mot de passe incorrect" in refused.text and "ds_actor" not in cookies
+    accepted, cookies = await login(datasette, "mot-de-passe")
+    assert accepted.status_code == 302 and "ds_actor" in cookies
+    page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    assert page.status_code == 200 and "Le PLIE de Bordeaux accompagne les jeunes" in page.text
+    assert "dans le bulletin" in page.text
+
+
+@pytest.mark.asyncio
+async def test_curation_actions_are_curator_decisions(curation_site):
+    from pipeline.archive import effective_tags
+
+    datasette, db, item = curation_site
+    _, cookies = await login(datasette, "mot-de-passe")
+    page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text)[1]
+
+    async def act(**fields):
+        response = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies,
+                                               data={"csrftoken": token, "week": "2026-W48", **fields})
+        assert response.status_code == 302, response.text
+        return response
+
+    await act(add="dispositifs:fse")
+    await act(remove="dispositifs:plie")
+    await act(highlight="1")
+    await act(note="Une initiative à suivre.")
+    tags = effective_tags(db, [item])[item]
+    assert "fse" in tags["dispositifs"] and "plie" not in tags["dispositifs"]
+    row = db["curation"].get(item)
+    assert (row["highlight"], row["note"]) == (1, "Une initiative à suivre.")
+    await act(reject="1")
+    assert db["curation"].get(item)["rejected"] == 1
+    forged = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies, data={"highlight": "0"})
+    assert forged.status_code == 403  # no CSRF token
+    anonymous = await datasette.client.post(f"/-/curation/items/{item}", data={"csrftoken": token, "highlight": "0"},
+                                            cookies={"ds_csrftoken": cookies["ds_csrftoken"]})
+    assert anonymous.status_code == 302 and anonymous.headers["location"] == "/-/curation/login"
+    assert db["curation"].get(item)["highlight"] == 1
+
+
+@pytest.mark.asyncio
+async def test_curation_is_closed_without_a_password(site):
+    datasette, _, _ = site
+    page = await datasette.client.get("/-/curation/login")
+    assert "La curation est fermée" in page.text
+    _, cookies = await login(datasette, "")
+    assert "ds_actor" not in cookies
+
+
+def test_curator_works_in_a_real_browser(tmp_path):
+    """`veille serve` in a subprocess, driven by headless Chromium: log in, put an item "À la une"."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.tagging import tag_items
+    from tests.test_bulletin import CHROMIUM
+
+    config = load_config(ROOT / "config")
+    db = open_db(tmp_path / "veille.db")
+    item = insert_item(db, {"url": "https://example.org/plie", "raw_url": "x", "source_id": "s",
+                            "title": "Le PLIE de Bordeaux accompagne les jeunes", "text": "Le PLIE accompagne.",
+                            "first_seen_at": "2026-11-24T10:00:00+00:00"})
+    tag_items(db, config.taxonomy)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "veille", "serve", "--db", str(tmp_path / "veille.db"), "--port", str(port),
+         "--subscribers-db", str(tmp_path / "subscribers.db"), "--bulletins", str(tmp_path / "bulletins")],
+        cwd=ROOT, env={**__import__("os").environ, "VEILLE_SECRET": SECRET, "VEILLE_CURATOR_PASSWORD": "mdp"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/-/curation?week=2026-W48")
+            page.fill("input[name=password]", "mdp")
+            page.click("text=Se connecter")
+            page.goto(f"http://127.0.0.1:{port}/-/curation?week=2026-W48")
+            page.click(f"#item-{item} >> text=À la une")
+            page.wait_for_selector(f"#item-{item} >> text=Retirer de la une")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert open_db(tmp_path / "veille.db")["curation"].get(item)["highlight"] == 1

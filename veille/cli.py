@@ -510,13 +510,14 @@ def subscribers_import(config, subscribers_db_path, csv_file):
 @click.option("--bulletins", "bulletins_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of built bulletins [default: paths.bulletins of settings.yaml].")
 def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
-    """Browse and query the archive with Datasette, with the unsubscribe route and the bulletins
-    (/-/bulletins). The subscribers database is never served."""
+    """Browse and query the archive with Datasette, with the curation pages (/-/curation, login with
+    VEILLE_CURATOR_PASSWORD), the unsubscribe route and the bulletins (/-/bulletins). The
+    subscribers database is never served."""
     from veille.server import make_datasette, serve as run_server
 
     path = db_path or config.db_path
     datasette = make_datasette(path, config.settings, subscribers_db_path or config.subscribers_db_path,
-                               bulletins_dir or config.bulletins_dir)
+                               bulletins_dir or config.bulletins_dir, config.taxonomy)
     click.echo(f"Archive {path} sur http://{host}:{port}/ — bulletins : /-/bulletins (Ctrl-C pour arrêter)")
     run_server(datasette, host, port)
 

@@ -260,6 +260,7 @@ class Settings(_Strict):
     paths: Paths = Paths()
     public_url: str = "http://localhost:8001"
     secret: str = ""
+    curator_password: str = ""  # opens the curation pages of `veille serve`; empty: they stay closed
     crawl: CrawlSettings = CrawlSettings()
     smtp: SmtpSettings = SmtpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
@@ -281,6 +282,7 @@ ENV_OVERRIDES = {
     "VEILLE_SMTP_FROM": ("smtp", "from"),
     "VEILLE_PUBLIC_URL": ("public_url",),
     "VEILLE_SECRET": ("secret",),
+    "VEILLE_CURATOR_PASSWORD": ("curator_password",),
 }
 
 

@@ -1,4 +1,8 @@
-"""Veille's Datasette plugin: the unsubscribe route and the archive of bulletins.
+"""Veille's Datasette plugin: the curation pages, the unsubscribe route and the archive of bulletins.
+
+- `/-/curation` (login at `/-/curation/login` with the curator's password): the week's items with
+  their tags; add or remove a tag, put "À la une", set aside, write a note. Every action goes through
+  `pipeline.curation.curate`, the same function as `veille curate`; forms carry Datasette's CSRF token.
 
 - `/-/unsubscribe/<token>`: GET shows a confirmation page; POST (a bare one-click POST from a mail
   client, RFC 8058, or the page's button) unsubscribes. The token is signed (newsletter/unsubscribe.py);
@@ -10,16 +14,22 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from html import escape
 from pathlib import Path
 
 from datasette import Response, hookimpl
 
+from newsletter.bulletin import current_week, parse_week, week_bounds
 from newsletter.subscribers import open_subscribers_db
 from newsletter.unsubscribe import token_is_valid, token_subscriber_id
-from pipeline.archive import utcnow
+from pipeline.archive import open_db, utcnow
+from pipeline.curation import curate, curation_queue
+from pipeline.urls import is_web_url
+from veille.errors import VeilleError
 
 
 @dataclass
@@ -28,6 +38,9 @@ class SiteSettings:
     bulletins_dir: Path
     secret: str
     title: str
+    archive_db: Path | None = None
+    taxonomy: object | None = None      # veille.config.Taxonomy
+    curator_password: str = ""
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:
@@ -92,9 +105,97 @@ async def bulletin_file(datasette, request):
     return Response.html(content) if name.endswith(".html") else Response.text(content)
 
 
+CURATOR = {"id": "curatrice"}
+
+
+def _is_curator(request) -> bool:
+    return bool(request.actor) and request.actor.get("id") == CURATOR["id"]
+
+
+async def login(datasette, request):
+    site: SiteSettings = datasette._veille
+    error = None
+    if not site.curator_password:
+        error = "La curation est fermée : définissez VEILLE_CURATOR_PASSWORD au lancement de « veille serve »."
+    elif request.method == "POST":
+        form = await request.post_vars()
+        if hmac.compare_digest(form.get("password", "").encode(), site.curator_password.encode()):
+            response = Response.redirect("/-/curation")
+            response.set_cookie("ds_actor", datasette.sign({"a": CURATOR}, "actor"), httponly=True, samesite="lax")
+            return response
+        error = "Mot de passe incorrect."
+    html = await datasette.render_template("veille_login.html", {"error": error}, request=request)
+    return Response.html(html, status=200 if error is None else 403 if request.method == "POST" else 200)
+
+
+async def logout(datasette, request):
+    response = Response.redirect("/-/curation/login")
+    response.set_cookie("ds_actor", "", expires=0)
+    return response
+
+
+def _weeks(week: str) -> tuple[str, str]:
+    monday = parse_week(week)
+    return current_week(datetime(*(monday - timedelta(days=7)).timetuple()[:3], 12, tzinfo=timezone.utc)), \
+        current_week(datetime(*(monday + timedelta(days=7)).timetuple()[:3], 12, tzinfo=timezone.utc))
+
+
+async def curation(datasette, request):
+    if not _is_curator(request):
+        return Response.redirect("/-/curation/login")
+    site: SiteSettings = datasette._veille
+    week = request.args.get("week") or current_week()
+    try:
+        start, end = week_bounds(week)
+    except VeilleError as e:
+        week, (start, end), error = current_week(), week_bounds(current_week()), str(e)
+    else:
+        error = None
+    items = curation_queue(open_db(site.archive_db), start.isoformat(), end.isoformat())
+    taxonomy = site.taxonomy
+    for item in items:
+        item["safe_url"] = item["url"] if is_web_url(item["url"]) else None
+        item["published"] = (item["published_at"] or "")[:10]
+        item["tag_list"] = [
+            {"label": taxonomy.label(facet, value) if facet in ("nature", "themes", "dispositifs") else f"{facet} {value}",
+             "spec": f"{facet}:{value}", "curator": (facet, value) in item["curator_tags"]}
+            for facet, values in sorted(item["tags"].items()) if facet != "region" for value in values]
+    previous_week, next_week = _weeks(week)
+    options = [(group, [(f"{facet}:{slug}", entry.label) for slug, entry in getattr(taxonomy, facet).items()])
+               for group, facet in (("Nature", "nature"), ("Thèmes", "themes"), ("Dispositifs", "dispositifs"))]
+    html = await datasette.render_template("veille_curation.html", {
+        "title": site.title, "week": week, "previous_week": previous_week, "next_week": next_week,
+        "items": items, "in_scope": sum(1 for i in items if i["in_scope"] and not i["rejected"]),
+        "tag_options": options, "message": request.args.get("ok"), "error": error,
+    }, request=request)
+    return Response.html(html)
+
+
+async def curate_item(datasette, request):
+    if not _is_curator(request):
+        return Response.redirect("/-/curation/login")
+    site: SiteSettings = datasette._veille
+    item_id = int(request.url_vars["item_id"])
+    form = await request.post_vars()
+    week = form.get("week") or current_week()
+    flag = lambda name: None if name not in form else form[name] == "1"  # noqa: E731
+    try:
+        curate(open_db(site.archive_db), site.taxonomy, item_id,
+               add=[form["add"]] if form.get("add") else [], remove=[form["remove"]] if form.get("remove") else [],
+               reject=flag("reject"), highlight=flag("highlight"), note=form.get("note"))
+    except VeilleError as e:
+        return Response.html(f"<p>{escape(str(e))}</p><p><a href='/-/curation?week={escape(week)}'>Retour</a></p>",
+                             status=400)
+    return Response.redirect(f"/-/curation?week={week}&ok=Article+{item_id}+mis+à+jour#item-{item_id}")
+
+
 @hookimpl
 def register_routes():
     return [
+        (r"^/-/curation/?$", curation),
+        (r"^/-/curation/login$", login),
+        (r"^/-/curation/logout$", logout),
+        (r"^/-/curation/items/(?P<item_id>\d+)$", curate_item),
         (r"^/-/unsubscribe/(?P<token>[A-Za-z0-9_.-]+)$", unsubscribe),
         (r"^/-/bulletins/?$", bulletins),
         (r"^/-/bulletins/(?P<name>[^/]+)$", bulletin_file),

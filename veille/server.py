@@ -11,7 +11,7 @@ from veille import datasette_plugin
 from veille.datasette_plugin import SiteSettings
 
 from pipeline.archive import open_db
-from veille.config import Settings
+from veille.config import Settings, Taxonomy
 
 
 def archive_metadata(settings: Settings, database: str) -> dict:
@@ -38,8 +38,8 @@ def archive_metadata(settings: Settings, database: str) -> dict:
 
 
 def make_datasette(db_path: Path | str, settings: Settings, subscribers_db: Path | str,
-                   bulletins_dir: Path | str) -> Datasette:
-    """Datasette on the archive only, with Veille's plugin (unsubscribe route, bulletins)."""
+                   bulletins_dir: Path | str, taxonomy: Taxonomy) -> Datasette:
+    """Datasette on the archive only, with Veille's plugin (curation, unsubscribe route, bulletins)."""
     db_path = Path(db_path)
     open_db(db_path).close()  # create or migrate before serving
     if pm.get_plugin("veille") is None:  # an installed entry point may already have registered it
@@ -49,9 +49,10 @@ def make_datasette(db_path: Path | str, settings: Settings, subscribers_db: Path
         metadata=archive_metadata(settings, db_path.stem),
         settings={"default_page_size": 50, "sql_time_limit_ms": 3000},
         secret=settings.secret or None,
+        template_dir=str(Path(__file__).parent / "templates"),
     )
     datasette._veille = SiteSettings(Path(subscribers_db), Path(bulletins_dir), settings.secret,
-                                     settings.bulletin.title)
+                                     settings.bulletin.title, db_path, taxonomy, settings.curator_password)
     return datasette
 
 
