@@ -19,7 +19,6 @@ in a transaction, and is recorded in `_sqlite_migrations`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -208,16 +207,6 @@ def insert_item(db: sqlite_utils.Database, item: dict) -> int | None:
     return cursor.lastrowid if cursor.rowcount == 1 else None
 
 
-def known_urls(db: sqlite_utils.Database, urls: Iterable[str]) -> set[str]:
-    urls = list(urls)
-    found: set[str] = set()
-    for start in range(0, len(urls), 500):
-        chunk = urls[start:start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        found.update(r[0] for r in db.execute(f"SELECT url FROM items WHERE url IN ({marks})", chunk))
-    return found
-
-
 def record_source_run(db: sqlite_utils.Database, run: dict) -> None:
     db["source_runs"].insert(run)
 
@@ -242,7 +231,3 @@ def effective_tags(db: sqlite_utils.Database, item_ids: Iterable[int]) -> dict[i
             if value not in values:
                 values.append(value)
     return result
-
-
-def decode_evidence(value: str | None) -> list[dict]:
-    return json.loads(value) if value else []

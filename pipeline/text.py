@@ -40,12 +40,11 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()
 
 
-def _fold_table(keep_case: bool) -> dict[int, str]:
+def _fold_table() -> dict[int, str]:
     table = {}
     for code in range(0x41, 0x250):
         char = chr(code)
-        base = unicodedata.normalize("NFKD", char)[0]
-        base = base if keep_case else base.lower()
+        base = unicodedata.normalize("NFKD", char)[0].lower()
         if len(base) == 1 and base.isascii() and base != char:
             table[code] = base
     for char in "’‘ʼ`´":
@@ -54,8 +53,7 @@ def _fold_table(keep_case: bool) -> dict[int, str]:
         table[ord(char)] = "-"
     for char in "\u00a0\u202f\t\n\r":
         table[ord(char)] = " "
-    if not keep_case:
-        table.update({ord("Œ"): "œ", ord("Æ"): "æ"})
+    table.update({ord("Œ"): "œ", ord("Æ"): "æ"})
     return table
 
 
@@ -65,19 +63,13 @@ def _as_sequence(table: dict[int, str], size: int = 0x2100) -> str:
     return "".join(table.get(code, chr(code)) for code in range(size))
 
 
-_FOLD = _as_sequence(_fold_table(keep_case=False))
-_ACCENTLESS = _as_sequence(_fold_table(keep_case=True))
+_FOLD = _as_sequence(_fold_table())
 
 
 def fold(text: str) -> str:
     """Lower case without accents, apostrophes and dashes unified, one space for any blank;
     the same length as `text`, so that an offset in the folded text points into the original."""
     return text.translate(_FOLD)
-
-
-def strip_accents(text: str) -> str:
-    """`fold` that keeps the case (for acronyms and proper nouns); the same length as `text`."""
-    return text.translate(_ACCENTLESS)
 
 
 # Matching text: folded, and every character that is neither a letter, a digit nor a hyphen made a

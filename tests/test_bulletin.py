@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
