@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.evaluation import Score
-from pipeline.learning import ACCEPT, JUDGED_FACETS, VETO, train
+from pipeline.learning import ACCEPT, JUDGED_FACETS, NATURE_ACCEPT, VETO, train
 from pipeline.topics import topic_matcher
 from veille.config import load_taxonomy
 
@@ -28,6 +28,7 @@ def labelled() -> list[tuple[str, str, set[tuple[str, str]]]]:
     for name in ("topics_devset", "topics_heldout"):
         for doc in yaml.safe_load((ROOT / "tests" / "fixtures" / f"{name}.yaml").read_text(encoding="utf-8")):
             labels = {(facet, slug) for facet in FACETS for slug in doc["expected"][facet]}
+            labels.add(("nature", doc["expected"]["nature"]))
             docs.append((doc["title"], doc["text"], labels))
     return docs
 
@@ -36,6 +37,7 @@ def run() -> None:
     docs = labelled()
     matcher = topic_matcher(load_taxonomy(ROOT / "config" / "taxonomy.yaml"))
     scores = {way: {facet: Score() for facet in FACETS} for way in ("rules", "rules + model", "model")}
+    natures_right = {"rules": 0, "rules + model": 0}
     training_seconds = 0.0
     for fold in range(FOLDS):
         test = [d for i, d in enumerate(docs) if i % FOLDS == fold]
@@ -46,6 +48,9 @@ def run() -> None:
         probabilities = model.probabilities([(title, text) for title, text, _ in test])
         for (title, text, expected), probs in zip(test, probabilities):
             tags = matcher.tag(title, text)
+            expected_nature = next(v for f, v in expected if f == "nature")
+            natures_right["rules"] += tags.nature == expected_nature
+            natures_right["rules + model"] += _nature(model, probs, tags.nature) == expected_nature
             rules = {("themes", t) for t in tags.themes} | {("dispositifs", d) for d in tags.dispositifs}
             learned = {tag for tag, p in probs.items() if p >= ACCEPT}
             judged = {tag for tag in learned if tag[0] in JUDGED_FACETS}
@@ -58,7 +63,8 @@ def run() -> None:
           f"test on {len(docs) // FOLDS}); model adds at probability ≥ {ACCEPT}, doubts a rule theme < {VETO}; "
           f"training {training_seconds / FOLDS:.2f} s per fold")
     for way, facets in scores.items():
-        print(f"  {way:<14} " + "   ".join(f"{facet}: {score}" for facet, score in facets.items()))
+        nature = f"nature accuracy {natures_right[way] / len(docs):.3f}   " if way in natures_right else ""
+        print(f"  {way:<14} {nature}" + "   ".join(f"{facet}: {score}" for facet, score in facets.items()))
     gain = scores["rules + model"]["themes"].f1 - scores["rules"]["themes"].f1
     print(f"  themes F1 with the learned suggestions: {gain:+.3f} over the rules alone")
 
@@ -66,7 +72,11 @@ def run() -> None:
     blind = yaml.safe_load((ROOT / "tests" / "fixtures" / "topics_blind.yaml").read_text(encoding="utf-8"))
     model = train(docs)
     rules_score, combined_score = Score(), Score()
+    rules_nature = combined_nature = 0
     for doc, probs in zip(blind, model.probabilities([(d["title"], d["text"]) for d in blind])):
+        rule_nature = matcher.tag(doc["title"], doc["text"]).nature
+        rules_nature += rule_nature == doc["expected"]["nature"]
+        combined_nature += _nature(model, probs, rule_nature) == doc["expected"]["nature"]
         expected = {("themes", t) for t in doc["expected"]["themes"]}
         rules = {("themes", t) for t in matcher.tag(doc["title"], doc["text"]).themes}
         learned = {tag for tag, p in probs.items() if p >= ACCEPT and tag[0] in JUDGED_FACETS}
@@ -74,8 +84,18 @@ def run() -> None:
         rules_score.add(expected, rules)
         combined_score.add(expected, (rules - doubted) | learned)
     print(f"blind set ({len(blind)} articles), model trained on the {len(docs)} curated texts:")
-    print(f"  rules          themes: {rules_score}")
-    print(f"  rules + model  themes: {combined_score}")
+    print(f"  rules          nature accuracy {rules_nature / len(blind):.3f}   themes: {rules_score}")
+    print(f"  rules + model  nature accuracy {combined_nature / len(blind):.3f}   themes: {combined_score}")
+
+
+def _nature(model, probabilities: dict, rule_nature: str) -> str:
+    """The nature `veille tag` keeps: the learned one from NATURE_ACCEPT, else the rules' one."""
+    natures = {v: p for (f, v), p in probabilities.items() if f == "nature"}
+    if natures:
+        best = max(natures, key=natures.get)
+        if natures[best] >= NATURE_ACCEPT:
+            return best
+    return rule_nature
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Learning from the curator's corrections: one text classifier per theme and dispositif.
 
 The training set is the archive's curated items (items the curator has touched: a tag added or
-removed, a rejection, a highlight, a note), labelled with their effective tags. Features are
+removed, a rejection, a highlight, a note), labelled with their effective tags; the nature is
+learned too (one classifier over the five kinds) once each kind has MIN_POSITIVES examples. Features are
 French-aware: words and word pairs without accents nor French stop words, and character 3–5-grams
 within words (inflections, compounds, acronyms). A tag is learned once it has MIN_POSITIVES
 examples and as many counter-examples. The model proposes a tag when its probability reaches
-ACCEPT, and doubts a theme of the rules below VETO: both are stored beside the rules' tags (origin
-`model`, with the probability), where the curator sees them and can overrule them.
+ACCEPT, doubts a theme of the rules below VETO, and replaces the rules' nature by its own from
+NATURE_ACCEPT: all are stored beside the rules' tags (origin `model`, with the probability), where
+the curator sees them and can overrule them.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
 from pipeline.archive import effective_tags
+from veille.config import NATURES
 
 MODEL_FACETS = ("themes", "dispositifs")
 MIN_POSITIVES = 5
 MIN_EXAMPLES = 20
 ACCEPT = 0.5   # the model proposes a tag the rules missed from this probability
 VETO = 0.3     # below this probability, the model doubts a theme the rules gave
+NATURE_ACCEPT = 0.35  # the learned nature replaces the rules' one from this probability
 # The model judges themes only: on dispositifs the rules are near-perfect and its additions only cost
 # precision (benchmarks/bench_learning.py); it still scores them for `veille tag --explain`.
 JUDGED_FACETS = ("themes",)
@@ -63,6 +67,7 @@ class TagModel:
     examples: int
     trained_at: str
     skipped: dict[tuple[str, str], int] = field(default_factory=dict)  # tag -> positives, too few to learn
+    nature_classifier: LogisticRegression | None = None  # one of the five natures, once each has examples
 
     def probabilities(self, documents: list[tuple[str, str]]) -> list[dict[tuple[str, str], float]]:
         """For each (title, text): {(facet, slug): probability} of every learned tag."""
@@ -70,6 +75,10 @@ class TagModel:
             return []
         matrix = self.features.transform([_document(t, x) for t, x in documents])
         columns = {tag: classifier.predict_proba(matrix)[:, 1] for tag, classifier in self.classifiers.items()}
+        if self.nature_classifier is not None:
+            natures = self.nature_classifier.predict_proba(matrix)
+            for index, nature in enumerate(self.nature_classifier.classes_):
+                columns[("nature", str(nature))] = natures[:, index]
         return [{tag: float(values[i]) for tag, values in columns.items()} for i in range(len(documents))]
 
     def judge(self, title: str, text: str, rule_tags: set[tuple[str, str]]) -> tuple[dict, dict]:
@@ -79,6 +88,13 @@ class TagModel:
         judged = {tag: p for tag, p in probabilities.items() if tag[0] in JUDGED_FACETS}
         additions = {tag: p for tag, p in judged.items() if p >= ACCEPT and tag not in rule_tags}
         vetoes = {tag: p for tag, p in judged.items() if p < VETO and tag in rule_tags}
+        natures = {tag: p for tag, p in probabilities.items() if tag[0] == "nature"}
+        if natures:
+            best, probability = max(natures.items(), key=lambda kv: kv[1])
+            if best not in rule_tags and probability >= NATURE_ACCEPT:
+                # One nature per item: the learned one replaces the rules' one.
+                additions[best] = probability
+                vetoes.update({tag: natures.get(tag, 0.0) for tag in rule_tags if tag[0] == "nature"})
         return additions, vetoes
 
 
@@ -105,8 +121,15 @@ def train(examples: list[tuple[str, str, set[tuple[str, str]]]]) -> TagModel | N
         target = np.array([tag in labels for _, _, labels in examples])
         classifier = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000)
         classifiers[tag] = classifier.fit(matrix, target)
+    natures = [next((v for f, v in labels if f == "nature"), None) for _, _, labels in examples]
+    nature_classifier = None
+    known = [n for n in natures if n]
+    if known and all(known.count(n) >= MIN_POSITIVES for n in NATURES):
+        rows = [i for i, n in enumerate(natures) if n]
+        nature_classifier = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000).fit(
+            matrix[rows], [natures[i] for i in rows])
     return TagModel(features, classifiers, len(examples), datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    skipped)
+                    skipped, nature_classifier)
 
 
 def curated_examples(db: sqlite_utils.Database) -> list[tuple[str, str, set[tuple[str, str]]]]:
@@ -139,7 +162,8 @@ def load_model(path: Path | str) -> TagModel | None:
 
 
 def describe(model: TagModel) -> str:
-    learned = ", ".join(f"{facet}:{slug}" for facet, slug in model.classifiers) or "aucune"
+    learned = ", ".join(["nature"] * (model.nature_classifier is not None)
+                        + [f"{facet}:{slug}" for facet, slug in model.classifiers]) or "aucune"
     skipped = ", ".join(f"{facet}:{slug} ({n})" for (facet, slug), n in model.skipped.items())
     text = f"{model.examples} articles validés ; étiquettes apprises : {learned}"
     return text + (f"\n  pas assez d'exemples (moins de {MIN_POSITIVES}) : {skipped}" if skipped else "")

@@ -79,6 +79,19 @@ def test_learn_then_retag_keeps_curator_decisions(curated):
     assert "par règles" in explained.output or "par chargée de mission" in explained.output
 
 
+def test_learned_nature_in_effect_and_the_curators_still_wins(tmp_path):
+    db = open_db(tmp_path / "veille.db")
+    item = insert_item(db, {"url": "https://example.org/a", "raw_url": "x", "source_id": "s", "title": "t", "text": "t"})
+    db["tags"].insert_all([
+        {"item_id": item, "facet": "nature", "value": "initiative", "origin": "auto", "action": "add"},
+        {"item_id": item, "facet": "nature", "value": "initiative", "origin": "model", "action": "remove"},
+        {"item_id": item, "facet": "nature", "value": "etude", "origin": "model", "action": "add"},
+    ])
+    assert effective_tags(db, [item])[item] == {"nature": ["etude"]}
+    db["tags"].insert({"item_id": item, "facet": "nature", "value": "appel", "origin": "curator", "action": "add"})
+    assert effective_tags(db, [item])[item] == {"nature": ["appel"]}
+
+
 def test_model_doubts_cancel_rules_but_never_the_curator(tmp_path):
     db = open_db(tmp_path / "veille.db")
     item = insert_item(db, {"url": "https://example.org/a", "raw_url": "x", "source_id": "s", "title": "t", "text": "t"})
@@ -99,3 +112,16 @@ def test_saved_model_round_trip(curated, tmp_path):
     loaded = load_model(tmp_path / "m.joblib")
     assert loaded.examples == model.examples and set(loaded.classifiers) == set(model.classifiers)
     assert load_model(tmp_path / "none.joblib") is None
+
+
+def test_learned_nature_replaces_the_rules_one_and_items_keep_exactly_one(curated):
+    db_path, ids, taxonomy = curated
+    db = open_db(db_path)
+    model = train(curated_examples(db))
+    assert model.nature_classifier is not None
+    tag_items(db, taxonomy, everything=True, model=model)
+    natures = effective_tags(db, ids.values())
+    assert all(len(tags.get("nature", [])) == 1 for tags in natures.values())
+    for item_id, value in db.execute("SELECT item_id, value FROM tags WHERE origin = 'model' AND facet = 'nature' "
+                                     "AND action = 'add'"):
+        assert natures[item_id]["nature"] == [value]  # the learned nature is the one in effect
