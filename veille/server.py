@@ -30,7 +30,11 @@ def archive_metadata(settings: Settings, database: str) -> dict:
                     },
                     "source_runs": {"sort_desc": "started_at", "facets": ["status", "source_id"]},
                     "tags": {"facets": ["facet", "origin"]},
+                    "page_errors": {"sort_desc": "at", "facets": ["status", "source_id"]},
+                    # Machinery, not news: hidden from the table list (still queryable).
                     "_sqlite_migrations": {"hidden": True},
+                    "minhashes": {"hidden": True},
+                    "http_validators": {"hidden": True},
                 }
             }
         },
