@@ -8,13 +8,15 @@ small notation that covers French inflections:
     PLIE                     a word in capitals is an acronym: it matches in capitals only
                              (and dotted: "P.L.I.E."), so the verb "plie" is not the PLIE
 
-`strong_keywords` count double. `patterns` are regular expressions on the folded text (lower case, no accents) for what the notation
-cannot say; each is only tried when its longest literal part was found by the automaton.
-`exclude` entries (same notation) cancel the matches they cover ("il plie bagage").
+`strong_keywords` count double. `patterns` are regular expressions on the folded text (lower case,
+no accents) for what the notation cannot say; each is only tried when one of its anchors (its
+longest plain run, or the words of an alternation group) was found by the automaton, and only in
+the title and the first lines. `exclude` entries (same notation) cancel the matches they cover.
 
-A match in the title weighs TITLE_WEIGHT, one in the body 1; a keyword counts at most
-MAX_REPEAT times. A theme needs `min_score` (default 2: one passing mention in the body is not a
-theme), a dispositif 1. The nature is the best-scored kind, `initiative` when no cue is found.
+A match in the title weighs TITLE_WEIGHT, one in the body 1 (a nature cue after the lede ½); a
+keyword counts at most MAX_REPEAT times. A theme needs `min_score` (default 2: one passing mention
+is not a theme; more in long texts), a dispositif 1. The nature is the best-scored kind that
+reaches its `min_score`, `initiative` otherwise.
 """
 
 from __future__ import annotations
