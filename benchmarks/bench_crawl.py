@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -89,15 +88,23 @@ def write_config(folder: Path, url: str) -> Path:
 
 
 def timed_child(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of a child process."""
+    """Wall seconds and peak resident memory (MiB) of a child process: its VmHWM, read while it runs
+    (ru_maxrss of children would count the pages of this forking parent)."""
     started = time.perf_counter()
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, err = process.communicate()
+    peak_kib = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                peak_kib = max([peak_kib] + [int(line.split()[1]) for line in status if line.startswith("VmHWM")])
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+        time.sleep(0.05)
     wall = time.perf_counter() - started
+    _, err = process.communicate()
     if process.returncode:
         raise RuntimeError(f"{args} failed:\n{err}")
-    # ru_maxrss of the children waited for so far: each measured child runs after the previous ones.
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak_kib / 1024
 
 
 BARE_SPIDER = """
