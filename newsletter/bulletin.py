@@ -126,6 +126,18 @@ def _in_scope(row: dict, item_tags: dict) -> bool:
     return bool(item_tags.get("themes") or item_tags.get("dispositifs") or row["topical"])
 
 
+def _drop_stories_already_told(db: sqlite_utils.Database, rows: list[dict], week_start: datetime) -> list[dict]:
+    """A rewrite of a story first collected in an earlier week was in that week's bulletin."""
+    clusters = {r["cluster_id"] for r in rows if r["cluster_id"]}
+    if not clusters:
+        return rows
+    marks = ", ".join("?" for _ in clusters)
+    told = {cluster for (cluster,) in db.execute(
+        f"SELECT DISTINCT cluster_id FROM items WHERE cluster_id IN ({marks}) AND first_seen_at < ?",
+        [*clusters, week_start.isoformat()])}
+    return [r for r in rows if r["cluster_id"] not in told or r["highlight"]]
+
+
 def _one_per_story(db: sqlite_utils.Database, rows: list[dict]) -> tuple[list[dict], dict[int, list[str]]]:
     """Keep one item per near-duplicate cluster (a highlighted one, else the first archived) and
     name the other sources of the story, exact copies included."""
@@ -172,6 +184,7 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
     tags = effective_tags(db, [r["id"] for r in rows])
     gazetteer = load_gazetteer()
     rows = [r for r in rows if not r["rejected"] and (r["highlight"] or _in_scope(r, tags[r["id"]]))]
+    rows = _drop_stories_already_told(db, rows, start)
     rows, also = _one_per_story(db, rows)
     highlights: list[BulletinItem] = []
     sections = {slug: Section(slug, taxonomy.nature[slug].label) for slug in NATURES}

@@ -306,3 +306,19 @@ def test_bulletin_renders_in_headless_chromium(db, config):
     assert len(colours) > 50  # text, badges, bars: not a blank page
     dark = sum(count for count, (r, g, b) in colours if r + g + b < 200)
     assert dark > 500  # there is text
+
+
+def test_a_story_told_in_an_earlier_week_is_not_told_again(tmp_path, db, config):
+    start, _ = week_bounds(WEEK)
+    earlier = insert_item(db, {"url": "https://gazette.example.org/old-story", "raw_url": "x", "source_id": "gazette",
+                               "title": "Le PLIE ouvre un atelier", "text": "Le PLIE accompagne les jeunes.",
+                               "first_seen_at": (start - timedelta(days=5)).isoformat()})
+    rewrite = insert_item(db, {"url": "https://echo.example.org/rewrite", "raw_url": "x", "source_id": "gazette",
+                               "title": "Le PLIE ouvre un atelier (reprise)", "text": "Le PLIE accompagne les jeunes.",
+                               "first_seen_at": (start + timedelta(hours=5)).isoformat(), "cluster_id": earlier})
+    db.execute("UPDATE items SET cluster_id = ? WHERE id = ?", [earlier, earlier])
+    tag_items(db, config.taxonomy)
+    bulletin = bulletin_data_for(db, config)
+    assert rewrite not in [i.id for s in bulletin.sections for i in s.items]
+    curate(db, config.taxonomy, rewrite, highlight=True)  # unless the curator wants it again
+    assert rewrite in [i.id for i in bulletin_data_for(db, config).highlights]
