@@ -4,12 +4,14 @@
   (a Latin-1 header on a UTF-8 page, a UTF-8 header on a Windows-1252 page): no mojibake.
 - `extract_article`: main text (trafilatura, without navigation, menus, footers or comments),
   title, publication date (page metadata, then French dates such as « Publié le 24 novembre 2025 »),
-  language, author, canonical URL.
+  language, author, canonical URL;
+- `extract_pdf`: the text of a PDF (public bodies publish reports and calls as PDF), with pypdf.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -220,3 +222,28 @@ def _drop_leading_title(text: str, title: str) -> str:
         lines = lines[1:]
     head = [line for line in lines[:3] if not (_DATE_LABEL_LINE.match(line) and len(line) < 80)]
     return "\n".join(head + lines[3:]).strip()
+
+
+MAX_PDF_PAGES = 30
+
+
+class UnreadableDocument(ValueError):
+    """A document that cannot be read (message in French, for page_errors)."""
+
+
+def extract_pdf(body: bytes) -> ExtractedArticle:
+    """Title (metadata) and text of the first MAX_PDF_PAGES pages of a PDF."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(body))
+        pages = [page.extract_text() or "" for page in reader.pages[:MAX_PDF_PAGES]]
+        title = (reader.metadata.title if reader.metadata else None) or ""
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
+        raise UnreadableDocument(f"PDF illisible ({type(e).__name__})") from None
+    text = "\n\n".join(" ".join(page.split()) for page in pages if page.strip())
+    if not text:
+        raise UnreadableDocument("PDF sans texte (image scannée ?)")
+    return ExtractedArticle(title=" ".join(str(title).split()), text=text, published_at=None, author=None,
+                            lang=None, canonical_url=None)

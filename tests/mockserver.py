@@ -50,6 +50,34 @@ def article_page(title: str, body: str, charset: str = "utf-8", canonical: str |
             "<footer>Mentions légales - Accessibilité - Tous droits réservés</footer></body></html>")
 
 
+def pdf(lines: list[str], title: str = "rapport_v3_final.pdf") -> bytes:
+    """A small real PDF (one page of text in Helvetica), written by hand."""
+    content = "BT /F1 12 Tf 50 750 Td 14 TL " + " ".join(f"({line}) '" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(content.encode('latin-1'))} >>\nstream\n{content}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        f"<< /Title ({title}) >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+REPORT_PDF = pdf(["Rapport annuel de la mission locale de la Creuse",
+                  "En 2026, la mission locale a accompagne 1 240 jeunes a Gueret et Aubusson."])
+
+
 def listing(links: list[str]) -> bytes:
     items = "".join(f'<article><h2><a href="{href}">Article {i}</a></h2></article>' for i, href in enumerate(links))
     return f"<!doctype html><html><body><main>{items}</main></body></html>".encode()
@@ -115,8 +143,12 @@ class MockHandler(FixtureSiteHandler):
             return 200, RSS, b"<rss>" + b" " * 1024, {"Content-Length": str(80 * 1024 * 1024)}
         if name == "bomb.xml":
             return 200, RSS, GZIP_BOMB, {"Content-Encoding": "gzip"}
-        if name == "document.pdf":
+        if name == "document.pdf":  # announced as a PDF, but broken
             return 200, "application/pdf", b"%PDF-1.4\n% fake pdf for the tests\n"
+        if name == "rapport.pdf":
+            return 200, "application/pdf", REPORT_PDF
+        if name == "image.png":
+            return 200, "image/png", b"\x89PNG\r\n\x1a\n not really"
         if name == "full-feed.xml":  # fetch_full: one good article, then a PDF, a 404, a robots-forbidden page
             return 200, RSS, feed([
                 ("Bilan du PLIE", f"{here}/copies/original.html?utm_source=rss", "Résumé du bilan du PLIE."),
@@ -125,8 +157,8 @@ class MockHandler(FixtureSiteHandler):
                 ("Page privée", f"{here}/private/page.html", "Une page que robots.txt interdit."),
             ])
         if name == "listing.html":
-            return 200, HTML, listing([f"/charsets/{n}" for n in CHARSETS] + ["/faults/missing.html",
-                                                                              "/faults/document.pdf"])
+            return 200, HTML, listing([f"/charsets/{n}" for n in CHARSETS] + [
+                "/faults/missing.html", "/faults/document.pdf", "/faults/rapport.pdf", "/faults/image.png"])
         if name == "moved.html":  # an article link that redirects to its new address
             return 301, "text/plain", b"", {"Location": "/copies/original.html"}
         if name == "listing-moved.html":

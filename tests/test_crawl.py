@@ -116,7 +116,7 @@ def test_full_text_falls_back_to_the_feed_and_reports_each_page(mockserver, conf
     run = last_runs(db)["complet"]
     assert (run["status"], run["items_seen"], run["items_new"], run["items_failed"]) == ("ok", 4, 4, 3)
     errors = {e["url"].rsplit("/", 1)[1]: e for e in db["page_errors"].rows}
-    assert errors["document.pdf"]["status"] == "not_html" and "application/pdf" in errors["document.pdf"]["error"]
+    assert errors["document.pdf"]["status"] == "parse_error" and "PDF illisible" in errors["document.pdf"]["error"]
     assert (errors["missing.html"]["status"], errors["missing.html"]["http_status"]) == ("http_error", 404)
     assert errors["page.html"]["status"] == "blocked_by_robots"
     texts = {r["url"].rsplit("/", 1)[1]: r["text"] for r in db["items"].rows}
@@ -130,8 +130,12 @@ def test_listing_pages_any_charset_no_mojibake(mockserver, config_dir):
                                 "url": f"{mockserver}/faults/listing.html", "links": "article h2 a"}])
     _, db = crawl(config_dir)
     run = last_runs(db)["liste"]
-    assert (run["status"], run["items_seen"], run["items_new"], run["items_failed"]) == ("ok", 6, 4, 2)
+    assert (run["status"], run["items_seen"], run["items_new"], run["items_failed"]) == ("ok", 8, 5, 3)
     pages = {r["url"].rsplit("/", 1)[1]: r for r in db["items"].rows}
+    report = pages.pop("rapport.pdf")  # a real PDF: its text is extracted
+    assert report["title"] == "rapport_v3_final.pdf" and "accompagne 1 240 jeunes" in report["text"]
+    errors = {e["url"].rsplit("/", 1)[1]: e["status"] for e in db["page_errors"].rows}
+    assert errors == {"missing.html": "http_error", "document.pdf": "parse_error", "image.png": "not_html"}
     assert set(pages) == {"latin1-declared.html", "cp1252-undeclared.html", "utf8-declared-latin1.html",
                           "cp1252-declared-utf8.html"}
     for name, page in pages.items():

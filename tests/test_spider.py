@@ -72,16 +72,22 @@ def test_sitemap_filters_by_pattern_and_age():
                                     "https://ville.example/actus/sans-date.html"]
 
 
-def test_non_html_article_keeps_the_feed_text_and_reports_it():
+def test_unreadable_article_keeps_the_feed_text_and_reports_it():
     spider, _ = make_spider(type="rss", links=None, fetch_full=True)
     spider._pending["s"] = 1
-    feed_article = Article("s", "https://ville.example/rapport.pdf", "Rapport", "Résumé du rapport.")
-    pdf = Response(url="https://ville.example/rapport.pdf", body=b"%PDF-1.4", headers={"Content-Type": "application/pdf"},
-                   request=Request("https://ville.example/rapport.pdf",
-                                   meta={"source_id": "s", "kind": "article", "fallback": feed_article}))
-    assert list(spider.parse_article(pdf)) == [feed_article]
-    (error,) = spider.runs["s"].page_errors
-    assert error["status"] == "not_html" and "application/pdf" in error["error"]
+    feed_article = Article("s", "https://ville.example/affiche.png", "Affiche", "Résumé de l'affiche.")
+    image = Response(url="https://ville.example/affiche.png", body=b"\x89PNG", headers={"Content-Type": "image/png"},
+                     request=Request("https://ville.example/affiche.png",
+                                     meta={"source_id": "s", "kind": "article", "fallback": feed_article}))
+    assert list(spider.parse_article(image)) == [feed_article]
+    broken = Response(url="https://ville.example/rapport.pdf", body=b"%PDF-1.4 broken",
+                      headers={"Content-Type": "application/pdf"},
+                      request=Request("https://ville.example/rapport.pdf",
+                                      meta={"source_id": "s", "kind": "article", "fallback": feed_article}))
+    assert list(spider.parse_article(broken)) == [feed_article]
+    image_error, pdf_error = spider.runs["s"].page_errors
+    assert image_error["status"] == "not_html" and "image/png" in image_error["error"]
+    assert pdf_error["status"] == "parse_error" and "PDF illisible" in pdf_error["error"]
 
 
 def test_a_broken_callback_is_recorded_not_silent():

@@ -31,7 +31,7 @@ from crawlers.feeds import FeedError, parse_feed
 from crawlers.items import Article
 from crawlers.runs import ERROR, NOT_HTML, PARSE_ERROR, SourceRun, describe_failure
 from pipeline.archive import utcnow
-from pipeline.extract import decode_html, extract_article
+from pipeline.extract import UnreadableDocument, decode_html, extract_article, extract_pdf
 from pipeline.urls import is_web_url
 from veille.config import Source
 
@@ -41,6 +41,10 @@ MAX_SITEMAP_ARTICLES = 200  # newest first; a sitemap can list a whole site's hi
 MAX_SITEMAP_CHILDREN = 20
 KNOWN_ARTICLE = "déjà archivé"  # IgnoreRequest message of KnownArticlesMiddleware
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _is_pdf(content_type: str, body: bytes) -> bool:
+    return content_type.startswith("application/pdf") or body[:5] == b"%PDF-"
 
 
 def _is_html(content_type: str, body: bytes) -> bool:
@@ -184,7 +188,16 @@ class SourcesSpider(scrapy.Spider):
         fallback: Article | None = response.meta.get("fallback")
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
         started = time.process_time()
-        if not _is_html(content_type, response.body):
+        if _is_pdf(content_type, response.body):
+            try:
+                document = extract_pdf(response.body)
+            except UnreadableDocument as e:
+                run.add_page_error(response.url, PARSE_ERROR, str(e) + (" : texte du flux conservé" if fallback else ""))
+                if fallback:
+                    yield fallback
+            else:
+                yield self._article(run, response, document, fallback, feed_title_first=True)
+        elif not _is_html(content_type, response.body):
             kind = content_type.split(";")[0] or "type inconnu"
             if fallback:
                 run.add_page_error(response.url, NOT_HTML, f"document non HTML ({kind}) : texte du flux conservé")
@@ -193,22 +206,30 @@ class SourcesSpider(scrapy.Spider):
                 run.add_page_error(response.url, NOT_HTML, f"document non HTML ({kind}) : non extrait")
         else:
             page = extract_article(decode_html(response.body, content_type), response.url)
-            yield Article(
-                source_id=run.source_id,
-                # The link as followed, before any redirect: what the next crawl will find again.
-                raw_url=fallback.raw_url if fallback else (response.meta.get("redirect_urls") or [response.url])[0],
-                title=page.title or (fallback.title if fallback else ""),
-                text=page.text or (fallback.text if fallback else ""),
-                summary=fallback.summary if fallback else "",
-                published_at=page.published_at or (fallback.published_at if fallback else None),
-                author=page.author or (fallback.author if fallback else None),
-                lang=page.lang,
-                # The page's own canonical link, else where a redirect led.
-                declared_url=urljoin(response.url, page.canonical_url) if page.canonical_url else (
-                    response.url if response.meta.get("redirect_urls") else None),
-            )
+            yield self._article(run, response, page, fallback)
         self.crawler.stats.inc_value("veille/cpu_seconds", time.process_time() - started)
         self._end(run.source_id)
+
+    @staticmethod
+    def _article(run: SourceRun, response, page, fallback: Article | None, feed_title_first: bool = False) -> Article:
+        """An article from an extracted page (HTML or PDF), the feed's entry filling what it lacks (a
+        PDF's own title, often a file name, comes after the feed's)."""
+        feed_title = fallback.title if fallback else ""
+        titles = [feed_title, page.title] if feed_title_first else [page.title, feed_title]
+        return Article(
+            source_id=run.source_id,
+            # The link as followed, before any redirect: what the next crawl will find again.
+            raw_url=fallback.raw_url if fallback else (response.meta.get("redirect_urls") or [response.url])[0],
+            title=next((t for t in titles if t), page.text[:120]),
+            text=page.text or (fallback.text if fallback else ""),
+            summary=fallback.summary if fallback else "",
+            published_at=page.published_at or (fallback.published_at if fallback else None),
+            author=page.author or (fallback.author if fallback else None),
+            lang=page.lang,
+            # The page's own canonical link, else where a redirect led.
+            declared_url=urljoin(response.url, page.canonical_url) if page.canonical_url else (
+                response.url if response.meta.get("redirect_urls") else None),
+        )
 
     def request_failed(self, failure: Failure):
         request = failure.request
