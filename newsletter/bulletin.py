@@ -223,10 +223,32 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
         highlights=highlights,
         sections=[s for s in sections.values() if s.items],
         archive_url=f"{settings.public_url.rstrip('/')}/-/bulletins/bulletin-{week}.html",
-        agenda=agenda([_AgendaInput(i.id, i.title, i.url, i.nature, texts[i.id]) for i in items], monday),
+        agenda=agenda([_AgendaInput(i.id, i.title, i.url, i.nature, texts[i.id]) for i in items]
+                      + _earlier_agenda_items(db, start, {i.id for i in items}), monday),
         departements=[(gazetteer.label("departements", code), per_departement[code])
                       for code in sorted(gazetteer.region_departements) if per_departement[code]],
     )
+
+
+AGENDA_LOOKBACK_DAYS = 42  # a call for projects announced weeks ago stays in the agenda until its deadline
+
+
+def _earlier_agenda_items(db: sqlite_utils.Database, week_start: datetime, seen: set[int]) -> list[_AgendaInput]:
+    """Calls and events collected in the previous weeks (in scope, not set aside): their dates may
+    still be ahead."""
+    rows = db.query(
+        """
+        SELECT items.id, items.title, items.url, items.text, items.summary, COALESCE(sources.topical, 0) AS topical
+        FROM items
+        LEFT JOIN sources ON sources.id = items.source_id
+        LEFT JOIN curation ON curation.item_id = items.id
+        WHERE items.first_seen_at >= :since AND items.first_seen_at < :start AND COALESCE(curation.rejected, 0) = 0
+        """, {"since": (week_start - timedelta(days=AGENDA_LOOKBACK_DAYS)).isoformat(), "start": week_start.isoformat()})
+    rows = [r for r in rows if r["id"] not in seen]
+    tags = effective_tags(db, [r["id"] for r in rows])
+    return [_AgendaInput(r["id"], r["title"] or "", r["url"] if is_web_url(r["url"]) else None,
+                         (tags[r["id"]].get("nature") or ["initiative"])[0], r["text"] or r["summary"] or "")
+            for r in rows if _in_scope(r, tags[r["id"]]) and (tags[r["id"]].get("nature") or [""])[0] in ("appel", "evenement")]
 
 
 @dataclass

@@ -322,3 +322,16 @@ def test_a_story_told_in_an_earlier_week_is_not_told_again(tmp_path, db, config)
     assert rewrite not in [i.id for s in bulletin.sections for i in s.items]
     curate(db, config.taxonomy, rewrite, highlight=True)  # unless the curator wants it again
     assert rewrite in [i.id for i in bulletin_data_for(db, config).highlights]
+
+
+def test_agenda_keeps_a_call_announced_in_an_earlier_week_until_its_deadline(db, config):
+    start, _ = week_bounds(WEEK)
+    earlier = insert_item(db, {"url": "https://gazette.example.org/aap-fse", "raw_url": "x", "source_id": "gazette",
+                               "title": "Appel à projets FSE+ : candidatures jusqu'au 20 décembre",
+                               "text": "La Région ouvre un appel à projets FSE+. Date limite : le 20 décembre 2026.",
+                               "first_seen_at": (start - timedelta(days=15)).isoformat()})
+    tag_items(db, config.taxonomy)
+    bulletin = bulletin_data_for(db, config)
+    assert earlier not in [i.id for s in bulletin.sections for i in s.items]  # not news this week…
+    assert [(e.item_id, e.kind, e.day.isoformat()) for e in bulletin.agenda if e.item_id == earlier] == [
+        (earlier, "Date limite", "2026-12-20")]  # …but its deadline is still ahead
