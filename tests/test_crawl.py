@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -223,7 +224,10 @@ def test_killed_crawl_leaves_a_valid_database_and_the_next_run_completes(mockser
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if db_path.exists():
-            stored = sqlite_utils.Database(db_path).execute("SELECT COUNT(*) FROM items").fetchone()[0]
+            try:
+                stored = sqlite_utils.Database(db_path).execute("SELECT COUNT(*) FROM items").fetchone()[0]
+            except sqlite3.OperationalError:
+                stored = 0  # the crawler is still creating the schema
             if stored >= 2:
                 break
         time.sleep(0.1)
