@@ -176,17 +176,18 @@ class TopicMatcher:
 
         scores: dict[tuple[str, str], float] = defaultdict(float)
         repeats: dict[tuple[str, str, str], int] = defaultdict(int)
-        evidence = []
-        for start, end, cue in sorted(hits, key=lambda h: h[0]):
-            if any(a <= start and end <= b for a, b in excluded):
+        counted = []
+        hits.sort(key=lambda h: h[0])
+        for start, end, cue in hits:
+            if excluded and any(a <= start and end <= b for a, b in excluded):
                 continue
-            tag = (cue.facet, cue.value)
-            repeats[(*tag, cue.keyword)] += 1
-            if repeats[(*tag, cue.keyword)] > MAX_REPEAT:
+            repeat_key = (cue.facet, cue.value, cue.keyword)
+            repeats[repeat_key] += 1
+            if repeats[repeat_key] > MAX_REPEAT:
                 continue
             position = TITLE_WEIGHT if start < title_end else (1 if cue.facet != "nature" or start < LEDE_CHARS else 0.5)
-            scores[tag] += cue.weight * position
-            evidence.append({"facet": cue.facet, "value": cue.value, "match": full[start:end], "start": start})
+            scores[(cue.facet, cue.value)] += cue.weight * position
+            counted.append((start, end, cue))
 
         natures = [n for n in NATURE_PRIORITY if scores.get(("nature", n), 0) >= self.min_scores[("nature", n)]]
         nature = max(natures, key=lambda n: (scores[("nature", n)], -NATURE_PRIORITY.index(n)), default="initiative")
@@ -199,7 +200,8 @@ class TopicMatcher:
             scores=dict(scores),
             themes=sorted(v for f, v in chosen if f == "themes"),
             dispositifs=sorted(v for f, v in chosen if f == "dispositifs"),
-            evidence=[e for e in evidence if (e["facet"], e["value"]) in chosen],
+            evidence=[{"facet": cue.facet, "value": cue.value, "match": full[start:end], "start": start}
+                      for start, end, cue in counted if (cue.facet, cue.value) in chosen],
         )
 
 
