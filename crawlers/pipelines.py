@@ -174,7 +174,7 @@ class ArchivePipeline(_Timed):
             self.record_run(run)
         stats = self.stats.get_stats()
         self.db["crawls"].upsert({
-            "id": next(iter(spider.runs.values())).crawl_id if spider.runs else utcnow(),
+            "id": spider.crawl_id,
             "started_at": stats.get("start_time").isoformat() if stats.get("start_time") else None,
             "finished_at": utcnow(),
             "sources": len(spider.runs),

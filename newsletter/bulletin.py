@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from newsletter.agenda import AgendaEntry, agenda
 from newsletter.frenchdates import french_date
 from pipeline.archive import effective_tags
+from pipeline.curation import in_scope, items_seen_between
 from pipeline.places import load_gazetteer
 from pipeline.urls import is_web_url
 from veille.config import NATURES, Settings, Taxonomy
@@ -121,11 +122,6 @@ class Bulletin:
         return max((n for _, n in self.departements), default=1)
 
 
-def _in_scope(row: dict, item_tags: dict) -> bool:
-    """In scope: a theme or a dispositif, or a specialist (topical) source. A place alone is not enough."""
-    return bool(item_tags.get("themes") or item_tags.get("dispositifs") or row["topical"])
-
-
 def _drop_stories_already_told(db: sqlite_utils.Database, rows: list[dict], week_start: datetime) -> list[dict]:
     """A rewrite of a story first collected in an earlier week was in that week's bulletin."""
     clusters = {r["cluster_id"] for r in rows if r["cluster_id"]}
@@ -165,25 +161,13 @@ def _one_per_story(db: sqlite_utils.Database, rows: list[dict]) -> tuple[list[di
 def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxonomy: Taxonomy) -> Bulletin:
     start, end = week_bounds(week)
     oldest = end - timedelta(days=settings.bulletin.max_age_days)
-    rows = list(db.query(
-        """
-        SELECT items.id, items.title, items.url, items.text, items.summary, items.published_at,
-               items.cluster_id, sources.name AS source_name, items.source_id,
-               COALESCE(sources.topical, 0) AS topical,
-               COALESCE(curation.rejected, 0) AS rejected, COALESCE(curation.highlight, 0) AS highlight,
-               curation.note
-        FROM items
-        LEFT JOIN sources ON sources.id = items.source_id
-        LEFT JOIN curation ON curation.item_id = items.id
-        WHERE items.first_seen_at >= :start AND items.first_seen_at < :end
-          AND (items.published_at IS NULL OR items.published_at >= :oldest)
-        ORDER BY COALESCE(items.published_at, items.first_seen_at) DESC, items.id
-        """,
-        {"start": start.isoformat(), "end": end.isoformat(), "oldest": oldest.isoformat()},
-    ))
+    recent = sorted((r for r in items_seen_between(db, start.isoformat(), end.isoformat())
+                     if r["published_at"] is None or r["published_at"] >= oldest.isoformat()),
+                    key=lambda r: r["id"])
+    rows = sorted(recent, key=lambda r: r["published_at"] or r["first_seen_at"], reverse=True)  # newest first
     tags = effective_tags(db, [r["id"] for r in rows])
     gazetteer = load_gazetteer()
-    rows = [r for r in rows if not r["rejected"] and (r["highlight"] or _in_scope(r, tags[r["id"]]))]
+    rows = [r for r in rows if not r["rejected"] and in_scope(r, tags[r["id"]])]
     rows = _drop_stories_already_told(db, rows, start)
     rows, also = _one_per_story(db, rows)
     highlights: list[BulletinItem] = []
@@ -236,19 +220,14 @@ AGENDA_LOOKBACK_DAYS = 42  # a call for projects announced weeks ago stays in th
 def _earlier_agenda_items(db: sqlite_utils.Database, week_start: datetime, seen: set[int]) -> list[_AgendaInput]:
     """Calls and events collected in the previous weeks (in scope, not set aside): their dates may
     still be ahead."""
-    rows = db.query(
-        """
-        SELECT items.id, items.title, items.url, items.text, items.summary, COALESCE(sources.topical, 0) AS topical
-        FROM items
-        LEFT JOIN sources ON sources.id = items.source_id
-        LEFT JOIN curation ON curation.item_id = items.id
-        WHERE items.first_seen_at >= :since AND items.first_seen_at < :start AND COALESCE(curation.rejected, 0) = 0
-        """, {"since": (week_start - timedelta(days=AGENDA_LOOKBACK_DAYS)).isoformat(), "start": week_start.isoformat()})
+    rows = items_seen_between(db, (week_start - timedelta(days=AGENDA_LOOKBACK_DAYS)).isoformat(),
+                              week_start.isoformat())
+    rows = [r for r in rows if not r["rejected"]]
     rows = [r for r in rows if r["id"] not in seen]
     tags = effective_tags(db, [r["id"] for r in rows])
     return [_AgendaInput(r["id"], r["title"] or "", r["url"] if is_web_url(r["url"]) else None,
                          (tags[r["id"]].get("nature") or ["initiative"])[0], r["text"] or r["summary"] or "")
-            for r in rows if _in_scope(r, tags[r["id"]]) and (tags[r["id"]].get("nature") or [""])[0] in ("appel", "evenement")]
+            for r in rows if in_scope(r, tags[r["id"]]) and (tags[r["id"]].get("nature") or [""])[0] in ("appel", "evenement")]
 
 
 @dataclass

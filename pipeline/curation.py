@@ -86,21 +86,33 @@ def _set_curator_tag(db, item_id: int, facet: str, value: str, action: str, now:
     )
 
 
-def curation_queue(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
-    """The items first seen in [start, end) (ISO datetimes), newest first, each with its effective
-    tags, which of them the curator set, whether it is in the bulletin's scope, and her decisions."""
-    rows = list(db.query(
+def items_seen_between(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
+    """The items first seen in [start, end) (ISO datetimes), newest first, with their source and the
+    curator's decisions: what the bulletin and the curation pages start from."""
+    return list(db.query(
         """
-        SELECT items.id, items.title, items.url, items.published_at, items.first_seen_at,
-               substr(items.text, 1, 400) AS excerpt, sources.name AS source, COALESCE(sources.topical, 0) AS topical,
-               COALESCE(curation.rejected, 0) AS rejected, COALESCE(curation.highlight, 0) AS highlight,
-               curation.note
+        SELECT items.id, items.title, items.url, items.text, items.summary, items.published_at,
+               items.first_seen_at, items.cluster_id, items.source_id, sources.name AS source_name,
+               COALESCE(sources.topical, 0) AS topical, COALESCE(curation.rejected, 0) AS rejected,
+               COALESCE(curation.highlight, 0) AS highlight, curation.note
         FROM items
         LEFT JOIN sources ON sources.id = items.source_id
         LEFT JOIN curation ON curation.item_id = items.id
         WHERE items.first_seen_at >= :start AND items.first_seen_at < :end
         ORDER BY items.first_seen_at DESC, items.id DESC
         """, {"start": start, "end": end}))
+
+
+def in_scope(row: dict, tags: dict) -> bool:
+    """In the bulletin's scope: a theme or a dispositif, a specialist (topical) source, or the
+    curator's highlight. A place alone is not enough."""
+    return bool(tags.get("themes") or tags.get("dispositifs") or row["topical"] or row["highlight"])
+
+
+def curation_queue(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
+    """The items of `items_seen_between`, each with its effective tags, which of them the curator
+    set, and whether it is in the bulletin's scope."""
+    rows = items_seen_between(db, start, end)
     ids = [r["id"] for r in rows]
     tags = effective_tags(db, ids)
     by_curator: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
@@ -114,6 +126,6 @@ def curation_queue(db: sqlite_utils.Database, start: str, end: str) -> list[dict
     for row in rows:
         row["tags"] = tags[row["id"]]
         row["curator_tags"] = by_curator[row["id"]]
-        row["in_scope"] = bool(row["tags"].get("themes") or row["tags"].get("dispositifs") or row["topical"]
-                               or row["highlight"])
+        row["in_scope"] = in_scope(row, row["tags"])
+        row["excerpt"] = (row["text"] or "")[:400]
     return rows

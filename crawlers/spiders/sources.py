@@ -59,6 +59,7 @@ class SourcesSpider(scrapy.Spider):
 
     def __init__(self, sources: list[Source], crawl_id: str, now: datetime | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.crawl_id = crawl_id
         self.sources = {s.id: s for s in sources}
         self.runs = {s.id: SourceRun(crawl_id, s.id) for s in sources}
         self.now = now or datetime.now(timezone.utc)
