@@ -26,6 +26,7 @@ browser:
 	  { echo "Could not install chromium: run 'apt-get install chromium' as root, then 'make test'."; exit 1; }; }
 
 test: install browser
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 bench: install

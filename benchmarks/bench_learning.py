@@ -16,7 +16,7 @@ import yaml
 from pipeline.evaluation import Score
 from pipeline.learning import ACCEPT, JUDGED_FACETS, NATURE_ACCEPT, VETO, train
 from pipeline.topics import topic_matcher
-from veille.config import load_taxonomy
+from config.loading import load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDS = 5

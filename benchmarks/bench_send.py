@@ -19,7 +19,11 @@ from pathlib import Path
 
 import yaml
 
-from newsletter.bulletin import bulletin_data, capped, personalise, render_bulletin, week_bounds
+from zoneinfo import ZoneInfo
+
+from config.dates import week_bounds
+from config.schema import DEFAULT_TIMEZONE
+from newsletter.bulletin import bulletin_data, capped, personalise, render_bulletin
 from newsletter.letters import letter_composer
 from newsletter.send import Letter, send_bulletin
 from newsletter.smtp_sink import free_port
@@ -27,7 +31,8 @@ from newsletter.subscribers import add_subscriber, open_subscribers_db
 from pipeline.archive import insert_item, open_db, sync_sources
 from pipeline.places import load_gazetteer
 from pipeline.tagging import tag_items
-from veille.config import THEMES, Source, load_config
+from config.loading import load_config
+from config.schema import THEMES, Source
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSCRIBERS = 1000
@@ -52,7 +57,7 @@ def archive(folder: Path):
     """This week's items: the demo's articles."""
     db = open_db(folder / "veille.db")
     sync_sources(db, [Source(id="demo", name="Démo", type="rss", url="https://demo.example.org/rss")])
-    start, _ = week_bounds(WEEK)
+    start, _ = week_bounds(WEEK, ZoneInfo(DEFAULT_TIMEZONE))
     n = 0
     for path in sorted((ROOT / "demo" / "site").glob("*.yaml")):
         for article in yaml.safe_load(path.read_text(encoding="utf-8"))["articles"]:
@@ -85,15 +90,16 @@ def run() -> None:
         try:
             started = time.perf_counter()
             bulletin = bulletin_data(db, WEEK, settings, config.taxonomy)
+            cap = settings.bulletin.section_cap
             data_seconds = time.perf_counter() - started
             people = subscribers["subscribers"].rows_where(order_by="id")
             started = time.perf_counter()
             for person in people:
                 render_bulletin(capped(personalise(bulletin, json.loads(person["departements"]),
-                                                   json.loads(person["themes"]))))
+                                                   json.loads(person["themes"])), cap))
             build_seconds = time.perf_counter() - started
 
-            html, text = render_bulletin(capped(bulletin))
+            html, text = render_bulletin(capped(bulletin, cap))
             started = time.perf_counter()
             send_bulletin(subscribers, "2026-W00", lambda s: Letter("Bulletin", html, text), settings.smtp)
             baseline_seconds = time.perf_counter() - started

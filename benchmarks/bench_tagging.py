@@ -66,7 +66,7 @@ def startup(mode: str) -> dict:
 def run() -> None:
     from pipeline.places import load_gazetteer, tag_places
     from pipeline.tagging import tag_document
-    from veille.config import load_taxonomy
+    from config.loading import load_taxonomy
 
     docs = corpus()
     timing, memory = startup("time"), startup("memory")

@@ -17,7 +17,8 @@ from scrapy.exceptions import DropItem
 from crawlers.items import Article
 from crawlers.runs import OK
 from crawlers.spiders.sources import source_done
-from pipeline.archive import insert_item, open_db, utcnow
+from config.dates import utcnow
+from pipeline.archive import insert_item, open_db
 from pipeline.neardup import NearDuplicateIndex, from_bytes, signature, to_bytes
 from pipeline.text import content_hash
 from pipeline.urls import canonical_url

@@ -15,8 +15,9 @@ from scrapy.crawler import CrawlerProcess
 from crawlers.runs import SourceRun
 from crawlers.settings import scrapy_settings
 from crawlers.spiders.sources import SourcesSpider, source_done
-from pipeline.archive import open_db, sync_sources, utcnow
-from veille.config import CrawlSettings, Source
+from config.dates import utcnow
+from pipeline.archive import open_db, sync_sources
+from config.schema import DEFAULT_TIMEZONE, CrawlSettings, Source
 
 
 def new_crawl_id() -> str:
@@ -28,6 +29,7 @@ def run_crawl(
     db_path: Path | str,
     crawl: CrawlSettings,
     on_source_done: Callable[[SourceRun], None] | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> tuple[list[dict], dict]:
     """Collect the enabled `sources`; return this crawl's source_runs rows and its crawls row."""
     enabled = [s for s in sources if s.enabled]
@@ -42,7 +44,7 @@ def run_crawl(
             [{**SourceRun(crawl_id, s.id, status="running").as_row()} for s in enabled])
     db.close()
     if enabled:
-        process = CrawlerProcess(scrapy_settings(crawl, db_path))
+        process = CrawlerProcess(scrapy_settings(crawl, db_path, timezone))
         crawler = process.create_crawler(SourcesSpider)
         if on_source_done:
             # weak=False: the signal dispatcher would otherwise drop a lambda as soon as it is connected.

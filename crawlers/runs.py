@@ -24,7 +24,7 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseNeverReceived
 
-from pipeline.archive import utcnow
+from config.dates import utcnow
 
 # Status values of source_runs.status.
 OK = "ok"
@@ -50,7 +50,6 @@ class SourceRun:
     items_seen: int = 0
     items_new: int = 0
     error: str | None = None
-    unchanged: bool = False  # the feed, listing or sitemap answered 304 Not Modified
     page_errors: list[dict] = field(default_factory=list)  # per-article failures
     validators: list[dict] = field(default_factory=list)  # ETag/Last-Modified to keep once collected
 
@@ -64,7 +63,7 @@ class SourceRun:
 
     def as_row(self) -> dict:
         """The source_runs row: page errors are counted, and summarised when the source itself is ok."""
-        row = {k: v for k, v in asdict(self).items() if k not in ("unchanged", "page_errors", "validators")}
+        row = {k: v for k, v in asdict(self).items() if k not in ("page_errors", "validators")}
         row["items_failed"] = len(self.page_errors)
         if self.page_errors and self.status == OK:
             first = self.page_errors[0]

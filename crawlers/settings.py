@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from veille.config import CrawlSettings
+from config.schema import DEFAULT_TIMEZONE, CrawlSettings
 
 
-def scrapy_settings(crawl: CrawlSettings, db_path: Path | str) -> dict:
+def scrapy_settings(crawl: CrawlSettings, db_path: Path | str, timezone: str = DEFAULT_TIMEZONE) -> dict:
     max_bytes = int(crawl.max_size_mb * 1024 * 1024)
     return {
         "BOT_NAME": "veille",
@@ -51,4 +51,5 @@ def scrapy_settings(crawl: CrawlSettings, db_path: Path | str) -> dict:
             "crawlers.pipelines.ArchivePipeline": 900,
         },
         "VEILLE_DB": str(db_path),
+        "VEILLE_TIMEZONE": timezone,  # of dates the pages write without an offset
     }

@@ -12,13 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from config.dates import FOLDED_MONTHS, MONTH_NUMBERS
 from pipeline.text import fold
 
-MONTHS = {"janvier": 1, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7, "aout": 8,
-          "septembre": 9, "octobre": 10, "novembre": 11, "decembre": 12}
 _DATE = re.compile(
     r"\b(?:(?:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)\s+)?(1er|\d{1,2})\s+"
-    r"(janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre)(?:\s+(\d{4}))?\b")
+    rf"({'|'.join(FOLDED_MONTHS)})(?:\s+(\d{{4}}))?\b")
 _DEADLINE = re.compile(r"(?:date limite|jusqu'au|avant le|au plus tard le|cloture|clos le|limite de depot"
                        r"|candidatures? jusqu'au|depot des dossiers)[^.;]{0,25}$")
 _NOT_EVENT = re.compile(r"(?:publie|publiee|depuis le|depuis|vigueur|entre en vigueur|a compter du|des le|jusqu'au"
@@ -41,7 +40,7 @@ def dates_in(text: str, week_start: date) -> list[tuple[int, date]]:
     found = []
     for match in _DATE.finditer(folded):
         day = 1 if match[1] == "1er" else int(match[1])
-        month = MONTHS[match[2]]
+        month = MONTH_NUMBERS[match[2]]
         year = int(match[3]) if match[3] else week_start.year
         try:
             moment = date(year, month, day)

@@ -1,8 +1,8 @@
-"""The weekly bulletin: which items of an ISO week go in, and how they are rendered.
+"""The weekly bulletin: the week's selection (`pipeline.selection.week_plan`) arranged and rendered.
 
-`bulletin_data` selects and arranges (pure data: sections, "À la une", agenda, items per
-département); `personalise` keeps a subscriber's départements and themes; `render_bulletin` turns
-the data into HTML (table layout, CSS inlined by css-inline) and plain text with two Jinja2
+`bulletin_data` arranges the items the plan put in (pure data: sections, "À la une", agenda, items
+per département); `personalise` keeps a subscriber's départements and themes; `render_bulletin`
+turns the data into HTML (table layout, CSS inlined by css-inline) and plain text with two Jinja2
 templates (the HTML one autoescaped); `build_bulletin` writes the whole week's issue,
 `bulletin-YYYY-Www.html` and `.txt`, into the archive of bulletins.
 """
@@ -12,51 +12,23 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import css_inline
 import sqlite_utils
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from config.dates import french_date, parse_week, shift_week
+from config.schema import NATURES, Settings, Taxonomy
 from newsletter.agenda import AgendaEntry, agenda
-from newsletter.frenchdates import french_date
-from pipeline.archive import effective_tags
-from pipeline.curation import in_scope, items_seen_between
-from pipeline.places import load_gazetteer
+from pipeline.places import Gazetteer, load_gazetteer
+from pipeline.selection import HIGHLIGHTS, WeekItem, week_plan
 from pipeline.urls import is_web_url
-from veille.config import NATURES, Settings, Taxonomy
-from veille.errors import VeilleError
 
-PARIS = ZoneInfo("Europe/Paris")
-WEEK_FORMAT = re.compile(r"^(\d{4})-W(\d{2})$")
 SUMMARY_MAX_CHARS = 320
-SECTION_CAP = 8  # items a section shows in an e-mail; the whole issue is online
-
-
-def parse_week(week: str) -> date:
-    """Monday of an ISO week written YYYY-Www."""
-    match = WEEK_FORMAT.match(week or "")
-    if not match:
-        raise VeilleError(f"semaine invalide « {week} » : format attendu AAAA-Sss, par exemple 2026-W48")
-    try:
-        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
-        raise VeilleError(f"la semaine « {week} » n'existe pas") from None
-
-
-def current_week(now: datetime | None = None) -> str:
-    year, week, _ = (now or datetime.now(timezone.utc)).astimezone(PARIS).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def week_bounds(week: str) -> tuple[datetime, datetime]:
-    """Start and end (exclusive) of an ISO week, Paris time, as UTC datetimes."""
-    monday = parse_week(week)
-    start = datetime(monday.year, monday.month, monday.day, tzinfo=PARIS)
-    return start.astimezone(timezone.utc), (start + timedelta(days=7)).astimezone(timezone.utc)
+AGENDA_NATURES = ("appel", "evenement")
 
 
 def summarize(text: str, max_chars: int = SUMMARY_MAX_CHARS) -> str:
@@ -122,84 +94,42 @@ class Bulletin:
         return max((n for _, n in self.departements), default=1)
 
 
-def _drop_stories_already_told(db: sqlite_utils.Database, rows: list[dict], week_start: datetime) -> list[dict]:
-    """A rewrite of a story first collected in an earlier week was in that week's bulletin."""
-    clusters = {r["cluster_id"] for r in rows if r["cluster_id"]}
-    if not clusters:
-        return rows
-    marks = ", ".join("?" for _ in clusters)
-    told = {cluster for (cluster,) in db.execute(
-        f"SELECT DISTINCT cluster_id FROM items WHERE cluster_id IN ({marks}) AND first_seen_at < ?",
-        [*clusters, week_start.isoformat()])}
-    return [r for r in rows if r["cluster_id"] not in told or r["highlight"]]
+def _bulletin_item(item: WeekItem, taxonomy: Taxonomy, gazetteer: Gazetteer, settings: Settings) -> BulletinItem:
+    published = datetime.fromisoformat(item.published_at).astimezone(settings.tz).date() if item.published_at else None
+    departements = item.tags.get("departements", [])
+    return BulletinItem(
+        id=item.id,
+        title=item.title or "(sans titre)",
+        url=item.url if is_web_url(item.url) else None,
+        source=item.source_name,
+        published=published,
+        summary=summarize(item.text or item.summary),
+        nature=item.nature,
+        themes=[taxonomy.label("themes", t) for t in item.tags.get("themes", [])],
+        dispositifs=[taxonomy.label("dispositifs", d) for d in item.tags.get("dispositifs", [])],
+        places=[gazetteer.label("departements", d) for d in departements],
+        highlight=item.highlight,
+        note=item.note,
+        also_published_by=item.also_published_by,
+        departement_codes=departements,
+        theme_slugs=item.tags.get("themes", []),
+    )
 
 
-def _one_per_story(db: sqlite_utils.Database, rows: list[dict]) -> tuple[list[dict], dict[int, list[str]]]:
-    """Keep one item per near-duplicate cluster (a highlighted one, else the first archived) and
-    name the other sources of the story, exact copies included."""
-    kept: dict[int, dict] = {}
-    members: dict[int, list[dict]] = {}
-    for row in rows:
-        story = row["cluster_id"] or row["id"]
-        members.setdefault(story, []).append(row)
-    for story, group in members.items():
-        kept[story] = min(group, key=lambda r: (not r["highlight"], r["id"]))
-    also: dict[int, list[str]] = {}
-    for story, group in members.items():
-        chosen = kept[story]
-        names = [r["source_name"] or r["source_id"] for r in group if r is not chosen]
-        ids = [r["id"] for r in group]
-        marks = ", ".join("?" for _ in ids)
-        names += [name for (name,) in db.execute(
-            f"SELECT COALESCE(sources.name, duplicates.source_id) FROM duplicates "
-            f"LEFT JOIN sources ON sources.id = duplicates.source_id WHERE duplicates.item_id IN ({marks})", ids)]
-        own = chosen["source_name"] or chosen["source_id"]
-        also[chosen["id"]] = sorted({n for n in names if n != own})
-    return [r for r in rows if kept[r["cluster_id"] or r["id"]] is r], also
-
-
-def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxonomy: Taxonomy) -> Bulletin:
-    start, end = week_bounds(week)
-    oldest = end - timedelta(days=settings.bulletin.max_age_days)
-    recent = sorted((r for r in items_seen_between(db, start.isoformat(), end.isoformat())
-                     if r["published_at"] is None or r["published_at"] >= oldest.isoformat()),
-                    key=lambda r: r["id"])
-    rows = sorted(recent, key=lambda r: r["published_at"] or r["first_seen_at"], reverse=True)  # newest first
-    tags = effective_tags(db, [r["id"] for r in rows])
-    gazetteer = load_gazetteer()
-    rows = [r for r in rows if not r["rejected"] and in_scope(r, tags[r["id"]])]
-    rows = _drop_stories_already_told(db, rows, start)
-    rows, also = _one_per_story(db, rows)
+def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxonomy: Taxonomy,
+                  gazetteer: Gazetteer | None = None) -> Bulletin:
+    """The whole issue of `week`: the items `week_plan` puts in, by section."""
+    gazetteer = gazetteer or load_gazetteer()
+    chosen = [i for i in week_plan(db, week, settings.tz, settings.bulletin.max_age_days) if i.in_bulletin]
     highlights: list[BulletinItem] = []
     sections = {slug: Section(slug, taxonomy.nature[slug].label) for slug in NATURES}
-    texts: dict[int, str] = {}
-    for row in rows:
-        item_tags = tags[row["id"]]
-        nature = (item_tags.get("nature") or ["initiative"])[0]
-        published = datetime.fromisoformat(row["published_at"]).astimezone(PARIS).date() \
-            if row["published_at"] else None
-        item = BulletinItem(
-            id=row["id"],
-            title=row["title"] or "(sans titre)",
-            url=row["url"] if is_web_url(row["url"]) else None,
-            source=row["source_name"] or row["source_id"],
-            published=published,
-            summary=summarize(row["text"] or row["summary"] or ""),
-            nature=nature,
-            themes=[taxonomy.label("themes", t) for t in item_tags.get("themes", [])],
-            dispositifs=[taxonomy.label("dispositifs", d) for d in item_tags.get("dispositifs", [])],
-            places=[gazetteer.label("departements", d) for d in item_tags.get("departements", [])],
-            highlight=bool(row["highlight"]),
-            note=row["note"],
-            also_published_by=also.get(row["id"], []),
-            departement_codes=item_tags.get("departements", []),
-            theme_slugs=item_tags.get("themes", []),
-        )
-        texts[item.id] = row["text"] or row["summary"] or ""
-        (highlights if item.highlight else sections[nature].items).append(item)
+    for week_item in chosen:
+        item = _bulletin_item(week_item, taxonomy, gazetteer, settings)
+        (highlights if week_item.section == HIGHLIGHTS else sections[week_item.section].items).append(item)
     monday = parse_week(week)
     items = highlights + [i for s in sections.values() for i in s.items]
     per_departement = Counter(d for item in items for d in item.departement_codes)
+    upcoming = agenda(chosen + _earlier_agenda_items(db, week, settings), monday)
     return Bulletin(
         week=week,
         title=settings.bulletin.title,
@@ -207,36 +137,20 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
         highlights=highlights,
         sections=[s for s in sections.values() if s.items],
         archive_url=f"{settings.public_url.rstrip('/')}/-/bulletins/bulletin-{week}.html",
-        agenda=agenda([_AgendaInput(i.id, i.title, i.url, i.nature, texts[i.id]) for i in items]
-                      + _earlier_agenda_items(db, start, {i.id for i in items}), monday),
+        agenda=[replace(e, url=e.url if is_web_url(e.url) else None) for e in upcoming],
         departements=[(gazetteer.label("departements", code), per_departement[code])
                       for code in sorted(gazetteer.region_departements) if per_departement[code]],
     )
 
 
-AGENDA_LOOKBACK_DAYS = 42  # a call for projects announced weeks ago stays in the agenda until its deadline
-
-
-def _earlier_agenda_items(db: sqlite_utils.Database, week_start: datetime, seen: set[int]) -> list[_AgendaInput]:
-    """Calls and events collected in the previous weeks (in scope, not set aside): their dates may
-    still be ahead."""
-    rows = items_seen_between(db, (week_start - timedelta(days=AGENDA_LOOKBACK_DAYS)).isoformat(),
-                              week_start.isoformat())
-    rows = [r for r in rows if not r["rejected"]]
-    rows = [r for r in rows if r["id"] not in seen]
-    tags = effective_tags(db, [r["id"] for r in rows])
-    return [_AgendaInput(r["id"], r["title"] or "", r["url"] if is_web_url(r["url"]) else None,
-                         (tags[r["id"]].get("nature") or ["initiative"])[0], r["text"] or r["summary"] or "")
-            for r in rows if in_scope(r, tags[r["id"]]) and (tags[r["id"]].get("nature") or [""])[0] in ("appel", "evenement")]
-
-
-@dataclass
-class _AgendaInput:
-    id: int
-    title: str
-    url: str | None
-    nature: str
-    text: str
+def _earlier_agenda_items(db: sqlite_utils.Database, week: str, settings: Settings) -> list[WeekItem]:
+    """Calls and events that were in the bulletins of the previous weeks: their dates may still be
+    ahead, so the agenda keeps them until then."""
+    earlier = []
+    for weeks_before in range(1, settings.bulletin.agenda_lookback_weeks + 1):
+        plan = week_plan(db, shift_week(week, -weeks_before), settings.tz, settings.bulletin.max_age_days)
+        earlier += [i for i in plan if i.in_bulletin and i.nature in AGENDA_NATURES]
+    return earlier
 
 
 def personalise(bulletin: Bulletin, departements: list[str], themes: list[str],
@@ -260,7 +174,7 @@ def personalise(bulletin: Bulletin, departements: list[str], themes: list[str],
     )
 
 
-def capped(bulletin: Bulletin, per_section: int = SECTION_CAP) -> Bulletin:
+def capped(bulletin: Bulletin, per_section: int) -> Bulletin:
     """At most `per_section` items a section, the rest counted and left to the online issue."""
     return replace(bulletin, sections=[replace(s, items=s.items[:per_section], more=s.more + max(0, len(s.items) - per_section))
                                        for s in bulletin.sections])
@@ -291,9 +205,9 @@ def render_bulletin(bulletin: Bulletin) -> tuple[str, str]:
 
 
 def build_bulletin(db: sqlite_utils.Database, week: str, out_dir: Path | str, settings: Settings,
-                   taxonomy: Taxonomy) -> tuple[Path, Path, Bulletin]:
+                   taxonomy: Taxonomy, gazetteer: Gazetteer | None = None) -> tuple[Path, Path, Bulletin]:
     """Render the bulletin of `week` into `out_dir`; return the two paths and the data."""
-    bulletin = bulletin_data(db, week, settings, taxonomy)
+    bulletin = bulletin_data(db, week, settings, taxonomy, gazetteer)
     html, text = render_bulletin(bulletin)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,13 +18,11 @@ from email.utils import formataddr, formatdate, make_msgid, parseaddr
 import sqlite_utils
 
 from newsletter.subscribers import Subscriber, active_subscribers
-from pipeline.archive import utcnow
-from veille.config import SmtpSettings
-from veille.errors import VeilleError
+from config.dates import utcnow
+from config.schema import SmtpSettings
+from config.errors import VeilleError
 
 SENT, FAILED, DEFERRED = "sent", "failed", "deferred"
-ATTEMPTS_PER_RUN = 3
-RETRY_PAUSE_SECONDS = 1.0
 
 
 class SmtpConnectionError(VeilleError):
@@ -102,12 +100,9 @@ def _deliver(client: smtplib.SMTP, message: EmailMessage, sender_address: str, r
         raise _Outcome(FAILED if e.smtp_code >= 500 else DEFERRED, f"{e.smtp_code} {reply}") from e
 
 
-def send_bulletin(db: sqlite_utils.Database, week: str, compose: Callable[[Subscriber], Letter] | None,
-                  smtp: SmtpSettings, dry_run: bool = False, progress=None) -> SendReport:
-    """Send the bulletin of `week` to every active subscriber who has not had it yet;
-    `compose(subscriber)` writes each one's letter (personalised copy, signed unsubscribe link); it is
-    not needed for a dry run."""
-    report = SendReport(week, dry_run=dry_run)
+def _pending(db: sqlite_utils.Database, week: str, report: SendReport) -> list[tuple[Subscriber, dict | None]]:
+    """The active subscribers still to be sent `week`, with their previous attempt if any; those
+    already served or permanently refused are put in the report."""
     done = {r["subscriber_id"]: r for r in db["sends"].rows_where("week = ?", [week])}
     pending = []
     for subscriber in active_subscribers(db):
@@ -118,57 +113,87 @@ def send_bulletin(db: sqlite_utils.Database, week: str, compose: Callable[[Subsc
             report.failed.append((subscriber.email, previous["error"]))
         else:
             pending.append((subscriber, previous))
+    return pending
+
+
+class _Connection:
+    """One SMTP connection, reopened once when it drops; `unreachable` says why it could not be."""
+
+    def __init__(self, smtp: SmtpSettings):
+        self.smtp = smtp
+        self.client = open_smtp(smtp)
+        self.unreachable: str | None = None
+
+    def reopen(self) -> None:
+        self.client.close()
+        try:
+            self.client = open_smtp(self.smtp)
+        except SmtpConnectionError as e:
+            self.unreachable = str(e)
+
+    def close(self) -> None:
+        try:
+            self.client.quit()
+        except (smtplib.SMTPException, OSError):
+            self.client.close()
+
+
+def _attempt(connection: _Connection, message: EmailMessage, sender_address: str, recipient: str,
+             smtp: SmtpSettings) -> tuple[str, str | None, int]:
+    """Send one message, retrying temporary refusals with a growing pause; (status, error, attempts)."""
+    status, error = DEFERRED, ""
+    for attempt in range(1, smtp.attempts + 1):
+        try:
+            _deliver(connection.client, message, sender_address, recipient)
+            return SENT, None, attempt
+        except _Outcome as outcome:
+            status, error = outcome.status, outcome.error
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
+            status, error = DEFERRED, f"connexion perdue : {e}"
+            connection.reopen()
+            if connection.unreachable:
+                return status, error, attempt
+        if status != DEFERRED:
+            return status, error, attempt
+        if attempt < smtp.attempts:
+            time.sleep(smtp.retry_pause * attempt)
+    return status, error, smtp.attempts
+
+
+def send_bulletin(db: sqlite_utils.Database, week: str, compose: Callable[[Subscriber], Letter] | None,
+                  smtp: SmtpSettings, dry_run: bool = False, progress=None) -> SendReport:
+    """Send the bulletin of `week` to every active subscriber who has not had it yet;
+    `compose(subscriber)` writes each one's letter (personalised copy, signed unsubscribe link); it is
+    not needed for a dry run."""
+    report = SendReport(week, dry_run=dry_run)
+    pending = _pending(db, week, report)
     if dry_run or not pending:
         report.sent = [s.email for s, _ in pending] if dry_run else []
         return report
-
     sender_address = parseaddr(smtp.from_)[1]
     domain = sender_address.rpartition("@")[2] or "localhost"
-    interval = 1.0 / smtp.rate_per_second
-    client = open_smtp(smtp)
-    unreachable = None  # set when a lost connection cannot be reopened: the rest waits for the next run
+    connection = _Connection(smtp)
     try:
         for subscriber, previous in pending:
-            if unreachable:
-                report.deferred.append((subscriber.email, unreachable))
+            if connection.unreachable:  # the rest waits for the next run
+                report.deferred.append((subscriber.email, connection.unreachable))
                 continue
+            started = time.monotonic()
             # A retried message keeps its Message-ID, so that receivers can tell it is the same.
             message_id = (previous or {}).get("message_id") or make_msgid("veille", domain=domain)
             message = build_message(compose(subscriber), smtp.from_, subscriber, message_id)
-            status, error, attempts = DEFERRED, "", (previous or {}).get("attempts") or 0
-            for attempt in range(ATTEMPTS_PER_RUN):
-                started = time.monotonic()
-                attempts += 1
-                try:
-                    _deliver(client, message, sender_address, subscriber.email)
-                    status, error = SENT, None
-                except _Outcome as outcome:
-                    status, error = outcome.status, outcome.error
-                except (smtplib.SMTPServerDisconnected, OSError) as e:
-                    status, error = DEFERRED, f"connexion perdue : {e}"
-                    client.close()
-                    try:
-                        client = open_smtp(smtp)
-                    except SmtpConnectionError as reconnect_error:
-                        unreachable = str(reconnect_error)
-                        break
-                if status != DEFERRED:
-                    break
-                time.sleep(RETRY_PAUSE_SECONDS * (attempt + 1))
+            status, error, attempts = _attempt(connection, message, sender_address, subscriber.email, smtp)
             db["sends"].upsert(
                 {"week": week, "subscriber_id": subscriber.id, "email": subscriber.email, "status": status,
-                 "message_id": message_id, "attempts": attempts, "error": error, "updated_at": utcnow()},
+                 "message_id": message_id, "attempts": ((previous or {}).get("attempts") or 0) + attempts,
+                 "error": error, "updated_at": utcnow()},
                 pk=("week", "subscriber_id"),
             )
             {SENT: report.sent, FAILED: report.failed, DEFERRED: report.deferred}[status].append(
-                subscriber.email if status == SENT else (subscriber.email, error)
-            )
+                subscriber.email if status == SENT else (subscriber.email, error))
             if progress:
                 progress()
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+            time.sleep(max(0.0, 1.0 / smtp.rate_per_second - (time.monotonic() - started)))
     finally:
-        try:
-            client.quit()
-        except (smtplib.SMTPException, OSError):
-            client.close()
+        connection.close()
     return report

@@ -12,10 +12,12 @@ import sqlite_utils
 from email_validator import EmailNotValidError, validate_email
 from sqlite_utils import Migrations
 
-from pipeline.archive import open_migrated, utcnow
+from config.dates import utcnow
+from pipeline.archive import open_migrated
+from newsletter.unsubscribe import token_is_valid, token_subscriber_id
 from pipeline.places import load_gazetteer
-from veille.config import THEMES
-from veille.errors import VeilleError
+from config.schema import THEMES
+from config.errors import VeilleError
 
 migrations = Migrations("veille-subscribers")
 
@@ -109,6 +111,22 @@ def remove_subscriber(db: sqlite_utils.Database, email: str) -> Subscriber:
     subscriber = get_subscriber(db, email)
     db["subscribers"].update(subscriber.id, {"unsubscribed_at": utcnow()})
     return subscriber
+
+
+def unsubscribe_by_token(db: sqlite_utils.Database, secret: str, token: str,
+                         confirm: bool) -> tuple[str, bool] | None:
+    """The address a signed unsubscribe token names and whether it had already left; with `confirm`,
+    unsubscribe it. None when the token is forged, altered or names nobody."""
+    subscriber_id = token_subscriber_id(token)
+    if subscriber_id is None:
+        return None
+    row = db.execute("SELECT email, unsubscribed_at FROM subscribers WHERE id = ?", [subscriber_id]).fetchone()
+    if row is None or not token_is_valid(secret, token, row[0]):
+        return None
+    email, unsubscribed_at = row
+    if confirm and unsubscribed_at is None:
+        db["subscribers"].update(subscriber_id, {"unsubscribed_at": utcnow()})
+    return email, unsubscribed_at is not None
 
 
 def active_subscribers(db: sqlite_utils.Database) -> list[Subscriber]:

@@ -9,7 +9,7 @@ import base64
 import hashlib
 import hmac
 
-from veille.errors import VeilleError
+from config.errors import VeilleError
 
 
 def _signature(secret: str, subscriber_id: int, email: str) -> str:

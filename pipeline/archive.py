@@ -20,18 +20,15 @@ in a transaction, and is recorded in `_sqlite_migrations`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from config.dates import utcnow
+
 migrations = Migrations("veille")
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @migrations()

@@ -1,4 +1,4 @@
-"""Curator decisions: the same functions serve `veille curate` and, later, the curation pages.
+"""Curator decisions: the same functions serve `veille curate` and the curation pages.
 
 A decision is stored with origin `curator` and is never overwritten by the machine: re-tagging
 only replaces rows of origin `auto`.
@@ -7,15 +7,14 @@ only replaces rows of origin `auto`.
 from __future__ import annotations
 
 import re
+from datetime import tzinfo
 
 import sqlite_utils
 
-from pipeline.archive import effective_tags, utcnow
-from pipeline.tagging import TAG_FACETS
-from veille.config import Taxonomy
-from veille.errors import VeilleError
-
-PLACE_FORMATS = {"departements": r"\d[\dAB]", "communes": r"\d[\dAB]\d{3}", "epci": r"\d{9}"}
+from config.dates import utcnow
+from config.errors import VeilleError
+from config.schema import PLACE_CODE_FORMATS, TAG_FACETS, Taxonomy
+from pipeline.selection import WeekItem, week_plan
 
 
 def parse_tag(spec: str, taxonomy: Taxonomy) -> tuple[str, str]:
@@ -25,8 +24,8 @@ def parse_tag(spec: str, taxonomy: Taxonomy) -> tuple[str, str]:
         facet, value = (part.strip() for part in spec.split(":", 1))
         if facet not in TAG_FACETS:
             raise VeilleError(f"facette inconnue « {facet} » (permises : {', '.join(TAG_FACETS)})")
-        if facet in PLACE_FORMATS:
-            if not re.fullmatch(PLACE_FORMATS[facet], value):
+        if facet in PLACE_CODE_FORMATS:
+            if not re.fullmatch(PLACE_CODE_FORMATS[facet], value):
                 raise VeilleError(f"code {facet} invalide : « {value} »")
             return facet, value
         if value not in getattr(taxonomy, facet):
@@ -86,46 +85,19 @@ def _set_curator_tag(db, item_id: int, facet: str, value: str, action: str, now:
     )
 
 
-def items_seen_between(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
-    """The items first seen in [start, end) (ISO datetimes), newest first, with their source and the
-    curator's decisions: what the bulletin and the curation pages start from."""
-    return list(db.query(
-        """
-        SELECT items.id, items.title, items.url, items.text, items.summary, items.published_at,
-               items.first_seen_at, items.cluster_id, items.source_id, sources.name AS source_name,
-               COALESCE(sources.topical, 0) AS topical, COALESCE(curation.rejected, 0) AS rejected,
-               COALESCE(curation.highlight, 0) AS highlight, curation.note
-        FROM items
-        LEFT JOIN sources ON sources.id = items.source_id
-        LEFT JOIN curation ON curation.item_id = items.id
-        WHERE items.first_seen_at >= :start AND items.first_seen_at < :end
-        ORDER BY items.first_seen_at DESC, items.id DESC
-        """, {"start": start, "end": end}))
-
-
-def in_scope(row: dict, tags: dict) -> bool:
-    """In the bulletin's scope: a theme or a dispositif, a specialist (topical) source, or the
-    curator's highlight. A place alone is not enough."""
-    return bool(tags.get("themes") or tags.get("dispositifs") or row["topical"] or row["highlight"])
-
-
-def curation_queue(db: sqlite_utils.Database, start: str, end: str) -> list[dict]:
-    """The items of `items_seen_between`, each with its effective tags, which of them the curator
-    set, and whether it is in the bulletin's scope."""
-    rows = items_seen_between(db, start, end)
-    ids = [r["id"] for r in rows]
-    tags = effective_tags(db, ids)
+def curation_queue(db: sqlite_utils.Database, week: str, tz: tzinfo, max_age_days: int) -> list[WeekItem]:
+    """The week's items as the curator reviews them: the week plan (each item in or out of the
+    bulletin, and why), with the tags the curator set herself in `curator_tags`."""
+    items = week_plan(db, week, tz, max_age_days)
+    ids = [i.id for i in items]
     by_curator: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
-    for start_id in range(0, len(ids), 500):
-        chunk = ids[start_id:start_id + 500]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
         marks = ", ".join("?" for _ in chunk)
         for item_id, facet, value in db.execute(
                 f"SELECT item_id, facet, value FROM tags WHERE origin = 'curator' AND action = 'add' "
                 f"AND item_id IN ({marks})", chunk):
             by_curator[item_id].add((facet, value))
-    for row in rows:
-        row["tags"] = tags[row["id"]]
-        row["curator_tags"] = by_curator[row["id"]]
-        row["in_scope"] = in_scope(row, row["tags"])
-        row["excerpt"] = (row["text"] or "")[:400]
-    return rows
+    for item in items:
+        item.curator_tags = by_curator[item.id]
+    return items

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
+from config.schema import LIST_FACETS
 from pipeline.archive import effective_tags
 
-LIST_FIELDS = ("themes", "dispositifs", "departements", "communes", "epci")
 CSV_FIELDS = ("id", "url", "title", "source_id", "published_at", "first_seen_at", "nature",
-              *LIST_FIELDS, "region_na", "outside", "rejected", "highlight", "note")
+              *LIST_FACETS, "region_na", "outside", "rejected", "highlight", "note")
 
 
 def export_records(db: sqlite_utils.Database, since: str | None = None, until: str | None = None,
@@ -40,7 +40,7 @@ def export_records(db: sqlite_utils.Database, since: str | None = None, until: s
             yield {
                 **{k: row[k] for k in ("id", "url", "title", "source_id", "published_at", "first_seen_at")},
                 "nature": (t.get("nature") or [None])[0],
-                **{f: t.get(f, []) for f in LIST_FIELDS},
+                **{f: t.get(f, []) for f in LIST_FACETS},
                 "region_na": "na" in t.get("region", []),
                 "outside": "outside" in t.get("region", []),
                 "rejected": bool(row["rejected"]),

@@ -15,16 +15,15 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timezone, tzinfo
 
 import trafilatura
 from charset_normalizer import from_bytes
 from lxml import html as lxml_html
 
+from config.dates import MONTH_NUMBERS
 from pipeline.text import html_to_text
 
-PARIS = ZoneInfo("Europe/Paris")
 MAX_HTML_CHARS = 3_000_000  # trafilatura has no timeout: huge pages are cut before extraction
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
@@ -79,13 +78,7 @@ def _strict(body: bytes, encoding: str) -> str | None:
 
 # ------------------------------------------------------------------- dates
 
-MONTHS = {
-    "janvier": 1, "janv": 1, "jan": 1, "fevrier": 2, "février": 2, "fevr": 2, "févr": 2, "fev": 2, "fév": 2,
-    "mars": 3, "avril": 4, "avr": 4, "mai": 5, "juin": 6, "juillet": 7, "juil": 7, "aout": 8, "août": 8,
-    "septembre": 9, "sept": 9, "sep": 9, "octobre": 10, "oct": 10, "novembre": 11, "nov": 11,
-    "decembre": 12, "décembre": 12, "dec": 12, "déc": 12,
-}
-_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+_MONTH = "|".join(sorted(MONTH_NUMBERS, key=len, reverse=True))
 _TIME = r"(?:\s*(?:à|a|,|-)?\s*(?P<hour>\d{1,2})\s*(?:h|:)\s*(?P<minute>\d{2})?)?"
 _WORDS_DATE = rf"(?P<day>\d{{1,2}}|1er)\s+(?P<month>{_MONTH})\.?\s+(?P<year>\d{{4}})"
 _NUMERIC_DATE = r"(?P<nday>\d{1,2})[/.-](?P<nmonth>\d{1,2})[/.-](?P<nyear>\d{4})"
@@ -97,9 +90,9 @@ _PUBLISHED = re.compile(
 )
 
 
-def french_date_in_text(text: str) -> str | None:
+def french_date_in_text(text: str, tz: tzinfo) -> str | None:
     """ISO 8601 date of « Publié le 24 novembre 2025 à 10h30 », « mis en ligne le 1er sept. 2024 »,
-    « Publié le 03/04/2024 »… A publication date wins over an update date; Paris time."""
+    « Publié le 03/04/2024 »… A publication date wins over an update date; local time in `tz`."""
     found: dict[str, datetime] = {}
     for match in _PUBLISHED.finditer(text[:20000]):
         kind = "updated" if match["label"].lower().startswith(("mis à", "mis a", "modifi")) else "published"
@@ -108,21 +101,21 @@ def french_date_in_text(text: str) -> str | None:
         try:
             if match["day"]:
                 day = 1 if match["day"] == "1er" else int(match["day"])
-                month, year = MONTHS[match["month"].lower()], int(match["year"])
+                month, year = MONTH_NUMBERS[match["month"].lower()], int(match["year"])
             else:
                 day, month, year = int(match["nday"]), int(match["nmonth"]), int(match["nyear"])
             hour = int(match["hour"]) if match["hour"] else 0
             minute = int(match["minute"]) if match["minute"] else 0
             found[kind] = datetime(year, month, day, hour if hour < 24 else 0, minute if minute < 60 else 0,
-                                   tzinfo=PARIS)
+                                   tzinfo=tz)
         except (ValueError, KeyError):
             continue
     moment = found.get("published") or found.get("updated")
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds") if moment else None
 
 
-def _iso(value: str | None) -> str | None:
-    """A metadata date or datetime as ISO 8601 UTC (a bare date is taken as midnight, Paris)."""
+def _iso(value: str | None, tz: tzinfo) -> str | None:
+    """A metadata date or datetime as ISO 8601 UTC (a date or time without offset is local in `tz`)."""
     if not value:
         return None
     value = value.strip()
@@ -134,7 +127,7 @@ def _iso(value: str | None) -> str | None:
             return None
         moment = datetime.fromisoformat(match[0])
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=PARIS)
+        moment = moment.replace(tzinfo=tz)
     if not 1990 <= moment.year <= 2100:
         return None
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -144,11 +137,11 @@ _DATE_META = ("article:published_time", "og:published_time", "datePublished", "d
               "dc.date.issued", "dcterms.created", "pubdate", "publishdate")
 
 
-def _metadata_date(tree) -> str | None:
+def _metadata_date(tree, tz: tzinfo) -> str | None:
     for meta in tree.iter("meta"):
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
         if key in (k.lower() for k in _DATE_META):
-            iso = _iso(meta.get("content"))
+            iso = _iso(meta.get("content"), tz)
             if iso:
                 return iso
     for script in tree.xpath('//script[@type="application/ld+json"]'):
@@ -157,10 +150,10 @@ def _metadata_date(tree) -> str | None:
         except ValueError:
             continue
         for node in data if isinstance(data, list) else data.get("@graph", [data]) if isinstance(data, dict) else []:
-            if isinstance(node, dict) and _iso(node.get("datePublished")):
-                return _iso(node.get("datePublished"))
+            if isinstance(node, dict) and _iso(node.get("datePublished"), tz):
+                return _iso(node.get("datePublished"), tz)
     for time_tag in tree.xpath("//article//time[@datetime] | //time[@pubdate]"):
-        iso = _iso(time_tag.get("datetime"))
+        iso = _iso(time_tag.get("datetime"), tz)
         if iso:
             return iso
     return None
@@ -179,8 +172,9 @@ class ExtractedArticle:
     canonical_url: str | None  # as declared by the page (rel=canonical, then og:url), not checked
 
 
-def extract_article(page: str, url: str) -> ExtractedArticle:
-    """Main content and metadata of an HTML page (already decoded)."""
+def extract_article(page: str, url: str, tz: tzinfo) -> ExtractedArticle:
+    """Main content and metadata of an HTML page (already decoded); dates written without an offset
+    are local time in `tz` (the sources' time zone, the settings' `timezone`)."""
     page = page[:MAX_HTML_CHARS]
     try:
         tree = lxml_html.document_fromstring(page)
@@ -189,10 +183,10 @@ def extract_article(page: str, url: str) -> ExtractedArticle:
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None) or next(
         iter(tree.xpath('//meta[@property="og:url"]/@content')), None)
     lang = (tree.get("lang") or "").split("-")[0].lower() or None
-    published = _metadata_date(tree)
+    published = _metadata_date(tree, tz)
     page_title = next(iter(tree.xpath("//title/text()")), "") or ""
     if not published:
-        published = french_date_in_text(tree.text_content())
+        published = french_date_in_text(tree.text_content(), tz)
     # trafilatura prunes the tree it is given: it gets its own parse of the page.
     document = trafilatura.bare_extraction(
         page, url=url, include_comments=False, include_tables=True, with_metadata=True,
@@ -203,7 +197,7 @@ def extract_article(page: str, url: str) -> ExtractedArticle:
     return ExtractedArticle(
         title=" ".join(title.split()),
         text=text.strip(),
-        published_at=published or _iso(document.date if document else None),
+        published_at=published or _iso(document.date if document else None, tz),
         author=(document.author if document else None) or None,
         lang=lang or (document.language if document else None),
         canonical_url=canonical.strip() if canonical else None,

@@ -17,16 +17,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import joblib
-import numpy as np
 import sqlite_utils
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion
 
+from config.schema import NATURES
 from pipeline.archive import effective_tags
-from veille.config import NATURES
+
+if TYPE_CHECKING:  # scikit-learn takes a second to import: only where a model is trained or used
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion
 
 MODEL_FACETS = ("themes", "dispositifs")
 MIN_POSITIVES = 5
@@ -51,6 +51,9 @@ tout toute toutes tres tu un une unes uns vers voici voila vos votre vous y
 
 
 def _features() -> FeatureUnion:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
     return FeatureUnion([
         ("words", TfidfVectorizer(strip_accents="unicode", lowercase=True, stop_words=FRENCH_STOP_WORDS,
                                   ngram_range=(1, 2), min_df=1, sublinear_tf=True,
@@ -106,6 +109,9 @@ def train(examples: list[tuple[str, str, set[tuple[str, str]]]]) -> TagModel | N
     """Train on (title, text, {(facet, slug)}) examples; None when there are too few of them."""
     if len(examples) < MIN_EXAMPLES:
         return None
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
     features = _features()
     matrix = features.fit_transform([_document(title, text) for title, text, _ in examples])
     counts: dict[tuple[str, str], int] = {}
@@ -152,13 +158,19 @@ def model_path(db_path: Path | str) -> Path:
 
 
 def save_model(model: TagModel, path: Path | str) -> None:
+    import joblib
+
     joblib.dump(model, path)
 
 
 def load_model(path: Path | str) -> TagModel | None:
     """The saved model (our own file, written by `veille learn`), or None if there is none."""
     path = Path(path)
-    return joblib.load(path) if path.exists() else None
+    if not path.exists():
+        return None
+    import joblib
+
+    return joblib.load(path)
 
 
 def describe(model: TagModel) -> str:

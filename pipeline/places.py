@@ -26,6 +26,7 @@ from pathlib import Path
 
 import ahocorasick
 
+from config.errors import VeilleError
 from pipeline.text import fold, match_text, word_key
 
 GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
@@ -106,7 +107,12 @@ class Gazetteer:
 
 @lru_cache(maxsize=2)
 def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """The gazetteer at `path` (settings' `paths.gazetteer`; by default the one this project ships)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VeilleError(f"répertoire géographique introuvable : {path} (paths.gazetteer dans settings.yaml, "
+                          "« make gazetteer » pour le produire)") from None
     region = data["region"]
     names: dict[str, list[Place]] = {}
 
@@ -280,7 +286,7 @@ def _admissible(mention: Mention, place: Place, text: str, first_names: frozense
 
 
 def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None = None) -> PlaceTags:
-    """The places of `text` (title and body together), in the format of DESIGN.md's tag output
+    """The places of `text` (title and body together), in the format of the tag output (README)
     (`words`: match_text(text), when already computed)."""
     gazetteer = gazetteer or load_gazetteer()
     words = words or match_text(text)

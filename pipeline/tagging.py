@@ -14,26 +14,27 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from pipeline.archive import utcnow
+from config.dates import utcnow
 from pipeline.learning import TagModel, suggestion_evidence
-from pipeline.places import tag_places
+from pipeline.places import Gazetteer, tag_places
 from pipeline.text import match_text
 from pipeline.topics import topic_matcher
-from veille.config import Taxonomy
+from config.schema import TAG_FACETS, Taxonomy
 
 
 @dataclass
 class TagResult:
-    tags: dict                                  # the format of `veille tag --jsonl` (DESIGN.md)
+    tags: dict                                  # the format of `veille tag --jsonl` (README)
     scores: dict[tuple[str, str], float]        # (facet, value) -> rule score, for nature, themes, dispositifs
 
 
-def tag_text(taxonomy: Taxonomy, doc_id: str, title: str, text: str) -> TagResult:
+def tag_text(taxonomy: Taxonomy, doc_id: str, title: str, text: str,
+             gazetteer: Gazetteer | None = None) -> TagResult:
     """The tags of one document and their scores. Evidence offsets point into `title + "\\n\\n" + text`."""
     full = f"{title}\n\n{text}"
     words = match_text(full)
     topics = topic_matcher(taxonomy).tag(title, text, words)
-    places = tag_places(full, words=words)
+    places = tag_places(full, gazetteer, words=words)
     tags = {
         "id": doc_id,
         "nature": topics.nature,
@@ -49,16 +50,13 @@ def tag_text(taxonomy: Taxonomy, doc_id: str, title: str, text: str) -> TagResul
     return TagResult(tags, topics.scores)
 
 
-def tag_document(taxonomy: Taxonomy, doc_id: str, title: str, text: str) -> dict:
-    """The tags of one document, in the format of `veille tag --jsonl` (see DESIGN.md)."""
-    return tag_text(taxonomy, doc_id, title, text).tags
+def tag_document(taxonomy: Taxonomy, doc_id: str, title: str, text: str,
+                 gazetteer: Gazetteer | None = None) -> dict:
+    """The tags of one document, in the format of `veille tag --jsonl` (README, « Tag output »)."""
+    return tag_text(taxonomy, doc_id, title, text, gazetteer).tags
 
 
 # ------------------------------------------------------------------- archive
-
-# Facets stored in the `tags` table; `region` holds the flags "na" (region_na) and "outside".
-TAG_FACETS = ("nature", "themes", "dispositifs", "departements", "communes", "epci", "region")
-
 
 def tag_rows(item_id: int, result: TagResult) -> list[dict]:
     """Rows of the `tags` table (origin auto) for one document's tags: the rule score, or for places
@@ -101,7 +99,7 @@ def _machine_tags(db: sqlite_utils.Database, item_id: int) -> set[str]:
 
 
 def tag_items(db: sqlite_utils.Database, taxonomy: Taxonomy, everything: bool = False, progress=None,
-              model: TagModel | None = None) -> TagReport:
+              model: TagModel | None = None, gazetteer: Gazetteer | None = None) -> TagReport:
     """Tag the items not yet tagged (all items with `everything`), replacing only the machine's tags
     (origins auto and model): curator decisions are never touched."""
     where = "" if everything else "WHERE tagged_at IS NULL"
@@ -109,7 +107,7 @@ def tag_items(db: sqlite_utils.Database, taxonomy: Taxonomy, everything: bool = 
     report = TagReport()
     for item_id, title, text in items:
         before = _machine_tags(db, item_id)
-        result = tag_text(taxonomy, str(item_id), title or "", text or "")
+        result = tag_text(taxonomy, str(item_id), title or "", text or "", gazetteer)
         rows = tag_rows(item_id, result)
         if model is not None:
             rule_tags = {(r["facet"], r["value"]) for r in rows}

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import ahocorasick
 
 from pipeline.text import fold, match_text, word_key
-from veille.config import Taxonomy
+from config.schema import TAXONOMY_FACETS, Taxonomy
 
 TITLE_WEIGHT = 3
 MAX_REPEAT = 3
@@ -38,7 +38,6 @@ LONG_TEXT_CHARS = 1000  # a theme needs min_score per started thousand character
 DEFAULT_MIN_SCORE = {"nature": 1, "themes": 2, "dispositifs": 1}
 # When two natures tie, the more specific kind wins.
 NATURE_PRIORITY = ("appel", "evenement", "etude", "politique", "initiative")
-FACETS = ("nature", "themes", "dispositifs")
 
 
 @dataclass(frozen=True)
@@ -58,10 +57,6 @@ class TopicTags:
     themes: list[str]
     dispositifs: list[str]
     evidence: list[dict] = field(default_factory=list)
-
-    @property
-    def nature_score(self) -> float:
-        return self.scores.get(("nature", self.nature), 0.0)
 
 
 def expand_keyword(keyword: str) -> list[tuple[str, bool]]:
@@ -223,7 +218,7 @@ def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
     entries: dict[str, list[Cue]] = defaultdict(list)
     patterns: list[tuple[Cue, re.Pattern, tuple[str, ...] | None]] = []
     min_scores = {}
-    for facet in FACETS:
+    for facet in TAXONOMY_FACETS:
         for slug, entry in getattr(taxonomy, facet).items():
             min_scores[(facet, slug)] = entry.min_score if entry.min_score is not None else DEFAULT_MIN_SCORE[facet]
             for keyword, weight in [(k, 1.0) for k in entry.keywords] + [(k, 2.0) for k in entry.strong_keywords]:

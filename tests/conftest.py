@@ -33,7 +33,8 @@ def config_dir(tmp_path) -> Path:
     folder.mkdir()
     shutil.copy(ROOT / "config" / "taxonomy.yaml", folder / "taxonomy.yaml")
     settings = {
-        "paths": {"db": "data/veille.db", "subscribers_db": "data/subscribers.db", "bulletins": "data/bulletins"},
+        "paths": {"db": "data/veille.db", "subscribers_db": "data/subscribers.db", "bulletins": "data/bulletins",
+                  "gazetteer": str(ROOT / "config" / "gazetteer.json")},
         "public_url": "https://veille.example.org",
         "secret": "test-secret",
         "crawl": {"timeout": 1.5, "retry_times": 0, "download_delay": 0, "autothrottle": False,

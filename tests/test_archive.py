@@ -6,7 +6,7 @@ import sqlite_utils
 
 from pipeline.archive import effective_tags, insert_item, migrations, open_db
 from pipeline.curation import curate
-from veille.config import load_taxonomy
+from config.loading import load_taxonomy
 from tests.conftest import ROOT
 
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from newsletter.bulletin import build_bulletin, current_week, parse_week, summarize, week_bounds
+from config.dates import current_week, parse_week, week_bounds
+from newsletter.bulletin import build_bulletin, summarize
 from pipeline.archive import insert_item, open_db, sync_sources
 from pipeline.curation import curate
 from pipeline.tagging import tag_items
 from tests.conftest import ROOT
-from veille.config import Source, load_config
-from veille.errors import VeilleError
+from config.loading import load_config
+from config.schema import Source
+from config.errors import VeilleError
 
 WEEK = "2026-W48"  # Monday 23 to Sunday 29 November 2026
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture
@@ -28,7 +32,7 @@ def config():
 def db(tmp_path, config):
     db = open_db(tmp_path / "veille.db")
     sync_sources(db, [Source(id="gazette", name="La Gazette", type="rss", url="https://gazette.example.org/rss")])
-    start, _ = week_bounds(WEEK)
+    start, _ = week_bounds(WEEK, PARIS)
 
     def add(url, title, text, seen_hours=30, published_days=1):
         seen = start + timedelta(hours=seen_hours)
@@ -59,7 +63,7 @@ def test_parse_week():
     for bad in ("2026-48", "2026-W54", "W48", ""):
         with pytest.raises(VeilleError):
             parse_week(bad)
-    assert re.fullmatch(r"\d{4}-W\d{2}", current_week())
+    assert re.fullmatch(r"\d{4}-W\d{2}", current_week(PARIS))
 
 
 def test_summarize_keeps_whole_sentences():
@@ -113,7 +117,7 @@ def test_one_story_once_with_its_other_sources(tmp_path, db, config):
     sync_sources(db, [Source(id="echo", name="L'Écho du Limousin", type="rss", url="https://echo.example.org/rss"),
                       Source(id="copie", name="Le Copieur", type="rss", url="https://copie.example.org/rss")])
     original = db.ids["plie"]
-    start, _ = week_bounds(WEEK)
+    start, _ = week_bounds(WEEK, PARIS)
     rewrite = insert_item(db, {"url": "https://echo.example.org/plie", "raw_url": "https://echo.example.org/plie",
                                "title": "Le PLIE de Bordeaux ouvre un atelier", "text": "Réécriture du communiqué.",
                                "source_id": "echo", "first_seen_at": (start + timedelta(hours=40)).isoformat(),
@@ -133,7 +137,7 @@ def test_one_story_once_with_its_other_sources(tmp_path, db, config):
 def test_personalised_copy_keeps_its_departements_regional_news_and_themes(tmp_path, db, config):
     from newsletter.bulletin import personalise
 
-    start, _ = week_bounds(WEEK)
+    start, _ = week_bounds(WEEK, PARIS)
     creuse = insert_item(db, {"url": "https://gazette.example.org/gueret", "raw_url": "x", "source_id": "gazette",
                               "title": "Guéret : la mission locale accompagne les jeunes",
                               "text": "La mission locale de la Creuse accompagne les jeunes demandeurs d'emploi.",
@@ -215,7 +219,7 @@ def test_rendered_bulletin_matches_the_golden_file(tmp_path, db, config, suffix)
 
     curate(db, config.taxonomy, db.ids["appel"], highlight=True, note="À relayer auprès des SIAE.")
     bulletin = capped(personalise(bulletin_data(db, WEEK, config.settings, config.taxonomy), ["33"], [],
-                                  {"33": "Gironde"}))
+                                  {"33": "Gironde"}), config.settings.bulletin.section_cap)
     bulletin.unsubscribe_url = "https://veille.example.org/-/unsubscribe/1.abc"
     html, text = render_bulletin(bulletin)
     rendered = mask(text if suffix == "txt" else html)
@@ -241,7 +245,7 @@ def test_hostile_feed_content_never_becomes_active_in_the_bulletin(tmp_path, con
     from newsletter.bulletin import render_bulletin
 
     db = open_db(tmp_path / "veille.db")
-    start, _ = week_bounds(WEEK)
+    start, _ = week_bounds(WEEK, PARIS)
     count = 0
     for path in sorted(SANITIZE.glob("*.xml")):
         # Not sanitized: the raw hostile markup, as a source that bypassed every filter would give it.
@@ -309,7 +313,7 @@ def test_bulletin_renders_in_headless_chromium(db, config):
 
 
 def test_a_story_told_in_an_earlier_week_is_not_told_again(tmp_path, db, config):
-    start, _ = week_bounds(WEEK)
+    start, _ = week_bounds(WEEK, PARIS)
     earlier = insert_item(db, {"url": "https://gazette.example.org/old-story", "raw_url": "x", "source_id": "gazette",
                                "title": "Le PLIE ouvre un atelier", "text": "Le PLIE accompagne les jeunes.",
                                "first_seen_at": (start - timedelta(days=5)).isoformat()})
@@ -325,7 +329,7 @@ def test_a_story_told_in_an_earlier_week_is_not_told_again(tmp_path, db, config)
 
 
 def test_agenda_keeps_a_call_announced_in_an_earlier_week_until_its_deadline(db, config):
-    start, _ = week_bounds(WEEK)
+    start, _ = week_bounds(WEEK, PARIS)
     earlier = insert_item(db, {"url": "https://gazette.example.org/aap-fse", "raw_url": "x", "source_id": "gazette",
                                "title": "Appel à projets FSE+ : candidatures jusqu'au 20 décembre",
                                "text": "La Région ouvre un appel à projets FSE+. Date limite : le 20 décembre 2026.",

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from tests.conftest import ROOT, run_veille
-from veille.config import load_config, load_settings, load_sources, load_taxonomy
-from veille.yamlfile import ConfigError
+from config.loading import load_config, load_settings, load_sources, load_taxonomy
+from config.errors import ConfigError
 
 
 def write(tmp_path, text, name="sources.yaml"):
@@ -191,7 +191,7 @@ def test_cli_refuses_invalid_sources_and_runs_nothing(tmp_path, config_dir):
 
 
 def test_settings_bad_schedule(tmp_path):
-    path = write(tmp_path, "schedule:\n  timezone: Europe/Pariss\n  crawl: '0 25 * * *'\n", "settings.yaml")
+    path = write(tmp_path, "timezone: Europe/Pariss\nschedule:\n  crawl: '0 25 * * *'\n", "settings.yaml")
     problems, _ = problems_of(load_settings, path, {})
-    assert [(p[0], p[1]) for p in problems] == [(2, "schedule.timezone"), (3, "schedule.crawl")]
+    assert [(p[0], p[1]) for p in problems] == [(1, "timezone"), (3, "schedule.crawl")]
     assert "fuseau horaire inconnu" in problems[0][2] and "cron invalide" in problems[1][2]

@@ -275,7 +275,7 @@ def test_run_crawl_reports_each_source_as_it_ends(mockserver, config_dir):
     """The library function behind `veille crawl` (and its progress bar) calls back once per source."""
     script = f"""
 from crawlers.run import run_crawl
-from veille.config import CrawlSettings, Source
+from config.schema import CrawlSettings, Source
 ended = []
 sources = [Source(id="plie-test", name="PLIE", type="rss", url="{mockserver}/plie-test/feed.xml"),
            Source(id="cassee", name="500", type="rss", url="{mockserver}/faults/500.xml")]

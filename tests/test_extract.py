@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from zoneinfo import ZoneInfo
+
 from pipeline.extract import decode_html, extract_article, french_date_in_text
 from pipeline.text import content_hash, html_to_text
 from pipeline.urls import canonical_url
 
+PARIS = ZoneInfo("Europe/Paris")
 TEXT = "Guéret : « l'œuvre » coûte 5 € – déjà"
 
 
@@ -42,7 +45,7 @@ def test_decode_other_declared_charset():
     ("Publié le 31 février 2026", None),
 ])
 def test_french_dates(text, expected):
-    assert french_date_in_text(text) == expected
+    assert french_date_in_text(text, PARIS) == expected
 
 
 PAGE = """<!doctype html><html lang="fr-FR"><head><meta charset="utf-8">
@@ -65,7 +68,7 @@ les services à la personne.</p>
 
 
 def test_extract_article_main_text_and_metadata():
-    article = extract_article(PAGE, "https://www.niort.example/actualites/forum-emploi?utm_source=x")
+    article = extract_article(PAGE, "https://www.niort.example/actualites/forum-emploi?utm_source=x", PARIS)
     assert article.title in ("Forum de l'emploi à Niort", "Forum emploi | Ville de Niort")
     assert article.text.startswith("La Ville de Niort et France Travail")
     assert "contrat d'engagement jeune" in article.text
@@ -79,12 +82,12 @@ def test_extract_article_main_text_and_metadata():
 def test_extract_prefers_metadata_dates():
     page = PAGE.replace('<meta name="author"', '<meta property="article:published_time" '
                         'content="2026-03-10T08:15:00+01:00"><meta name="author"')
-    assert extract_article(page, "https://x.example/").published_at == "2026-03-10T07:15:00+00:00"
+    assert extract_article(page, "https://x.example/", PARIS).published_at == "2026-03-10T07:15:00+00:00"
 
 
 def test_extract_garbage_does_not_raise():
     for page in ("", "<<<>>>", "plain text only", "<html><body></body></html>"):
-        article = extract_article(page, "https://x.example/")
+        article = extract_article(page, "https://x.example/", PARIS)
         assert isinstance(article.text, str)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from pipeline.archive import insert_item, open_db, record_source_run
 from pipeline.health import source_health
-from veille.config import Source
+from config.schema import Source
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=timezone.utc)
 

@@ -14,7 +14,7 @@ from pipeline.learning import curated_examples, load_model, model_path, save_mod
 from pipeline.tagging import tag_items
 from tests.conftest import ROOT
 from veille.cli import cli
-from veille.config import load_taxonomy
+from config.loading import load_taxonomy
 
 DEVSET = yaml.safe_load((Path(__file__).parent / "fixtures" / "topics_devset.yaml").read_text(encoding="utf-8"))
 

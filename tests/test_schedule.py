@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from tests.conftest import ROOT
-from veille.config import load_config
+from config.loading import load_config
 from veille.schedule import build_scheduler, previous_week
 
 
@@ -21,4 +21,8 @@ def test_jobs_follow_the_settings():
 
 
 def test_bulletin_covers_the_week_before():
-    assert previous_week(datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)) == "2026-W48"
+    paris = ZoneInfo("Europe/Paris")
+    assert previous_week(paris, datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)) == "2026-W48"
+    # Sunday 23:30 UTC is already Monday in Paris: the week that ended is the one of that Sunday.
+    assert previous_week(paris, datetime(2026, 12, 6, 23, 30, tzinfo=timezone.utc)) == "2026-W49"
+    assert previous_week(ZoneInfo("UTC"), datetime(2026, 12, 6, 23, 30, tzinfo=timezone.utc)) == "2026-W48"

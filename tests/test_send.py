@@ -8,7 +8,6 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-import newsletter.send as send_module
 from newsletter.send import Letter, SmtpConnectionError, send_bulletin
 from newsletter.smtp_sink import EmlSaver, free_port
 from newsletter.subscribers import (
@@ -18,8 +17,8 @@ from newsletter.subscribers import (
     open_subscribers_db,
     remove_subscriber,
 )
-from veille.config import SmtpSettings
-from veille.errors import VeilleError
+from config.schema import SmtpSettings
+from config.errors import VeilleError
 
 HTML = "<html><body><p>Bulletin</p></body></html>"
 TEXT = "Bulletin"
@@ -54,16 +53,11 @@ class Server:
 
     @property
     def smtp(self) -> SmtpSettings:
-        return SmtpSettings(host="127.0.0.1", port=self.controller.port, rate_per_second=1000,
+        return SmtpSettings(host="127.0.0.1", port=self.controller.port, rate_per_second=1000, retry_pause=0.01,
                             **{"from": "Veille <veille@example.org>"})
 
     def received(self):
         return sorted(p.name.split("-", 1)[1][:-4] for p in self.saver.folder.glob("*.eml"))
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(send_module, "RETRY_PAUSE_SECONDS", 0.01)
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ from newsletter.subscribers import active_subscribers, add_subscriber, open_subs
 from newsletter.unsubscribe import unsubscribe_token
 from pipeline.archive import insert_item, open_db
 from tests.conftest import ROOT
-from veille.config import load_config
+from config.loading import load_config
 from veille.server import make_datasette
 
 SECRET = "secret-de-test"
 
 
 @pytest.fixture
-def site(tmp_path):
+def site(tmp_path, monkeypatch):
     db = open_db(tmp_path / "veille.db")
     insert_item(db, {"url": "https://example.org/a", "raw_url": "https://example.org/a", "source_id": "s",
                      "title": "Chantier d'insertion à Guéret", "text": "Un atelier chantier d'insertion ouvre."})
@@ -27,9 +27,10 @@ def site(tmp_path):
     (tmp_path / "bulletins").mkdir()
     (tmp_path / "bulletins" / "bulletin-2026-W48.html").write_text("<h1>Bulletin 48</h1>", encoding="utf-8")
     (tmp_path / "bulletins" / "bulletin-2026-W48.txt").write_text("Bulletin 48", encoding="utf-8")
-    settings = load_config(ROOT / "config").settings.model_copy(update={"secret": SECRET})
-    datasette = make_datasette(tmp_path / "veille.db", settings, tmp_path / "subscribers.db", tmp_path / "bulletins",
-                               load_config(ROOT / "config").taxonomy)
+    monkeypatch.setenv("VEILLE_SECRET", SECRET)  # secrets reach the plugin as in production
+    monkeypatch.delenv("VEILLE_CURATOR_PASSWORD", raising=False)
+    datasette = make_datasette(load_config(ROOT / "config"), tmp_path / "veille.db", tmp_path / "subscribers.db",
+                               tmp_path / "bulletins")
     return datasette, subscribers, anne
 
 
@@ -88,7 +89,7 @@ async def login(datasette, password):
 
 
 @pytest.fixture
-def curation_site(tmp_path):
+def curation_site(tmp_path, monkeypatch):
     from pipeline.tagging import tag_items
 
     config = load_config(ROOT / "config")
@@ -98,9 +99,10 @@ def curation_site(tmp_path):
                             "text": "Le PLIE accompagne les jeunes demandeurs d'emploi de Bordeaux.",
                             "first_seen_at": "2026-11-24T10:00:00+00:00"})
     tag_items(db, config.taxonomy)
-    settings = config.settings.model_copy(update={"secret": SECRET, "curator_password": "mot-de-passe"})
-    datasette = make_datasette(tmp_path / "veille.db", settings, tmp_path / "subscribers.db", tmp_path / "bulletins",
-                               config.taxonomy)
+    monkeypatch.setenv("VEILLE_SECRET", SECRET)
+    monkeypatch.setenv("VEILLE_CURATOR_PASSWORD", "mot-de-passe")
+    datasette = make_datasette(load_config(ROOT / "config"), tmp_path / "veille.db", tmp_path / "subscribers.db",
+                               tmp_path / "bulletins")
     return datasette, db, item
 
 

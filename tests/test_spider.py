@@ -11,7 +11,7 @@ from twisted.python.failure import Failure
 
 from crawlers.items import Article
 from crawlers.spiders.sources import SourcesSpider, source_done
-from veille.config import Source
+from config.schema import Source
 
 
 def make_spider(**source):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.topics import _anchors, compile_taxonomy, expand_keyword
-from veille.config import DISPOSITIFS, NATURES, THEMES, Taxonomy, TaxonomyEntry
+from config.schema import DISPOSITIFS, NATURES, THEMES, Taxonomy, TaxonomyEntry
 
 
 def taxonomy(**entries) -> Taxonomy:

@@ -19,7 +19,8 @@ import yaml
 from pipeline.evaluation import Score
 from pipeline.topics import topic_matcher
 from tests.conftest import ROOT
-from veille.config import DISPOSITIFS, THEMES, load_taxonomy
+from config.loading import load_taxonomy
+from config.schema import DISPOSITIFS, THEMES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SETS = {name: yaml.safe_load((FIXTURES / f"{name}.yaml").read_text(encoding="utf-8"))

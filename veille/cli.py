@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from veille.errors import VeilleError
+from config.errors import VeilleError
 
 DEFAULT_CONFIG = "config"
 
@@ -51,7 +51,7 @@ def with_config(f):
     @config_option
     @functools.wraps(f)
     def wrapper(config_dir, **kwargs):
-        from veille.config import load_config
+        from config.loading import load_config
 
         return f(config=load_config(config_dir), **kwargs)
 
@@ -62,6 +62,12 @@ def _archive(config, db_path):
     from pipeline.archive import open_db
 
     return open_db(db_path or config.db_path)
+
+
+def _gazetteer(config):
+    from pipeline.places import load_gazetteer
+
+    return load_gazetteer(config.gazetteer_path)
 
 
 def _progress():
@@ -102,7 +108,7 @@ def crawl(config, db_path, sources_file, only):
     Example: veille crawl --only region-na --only dreets-na
     """
     from crawlers.run import run_crawl
-    from veille.config import load_sources
+    from config.loading import load_sources
 
     sources = load_sources(sources_file or config.sources_file)
     if only:
@@ -118,7 +124,7 @@ def crawl(config, db_path, sources_file, only):
     with _progress() as progress:
         task = progress.add_task("Collecte", total=len(enabled))
         rows, _ = run_crawl(sources, db_path or config.db_path, config.settings.crawl,
-                            on_source_done=lambda run: progress.advance(task))
+                            on_source_done=lambda run: progress.advance(task), timezone=config.settings.timezone)
     click.echo(format_runs(rows))
 
 
@@ -152,7 +158,7 @@ def sources(config, db_path, sources_file, as_json):
     from dataclasses import asdict
 
     from pipeline.health import source_health
-    from veille.config import load_sources
+    from config.loading import load_sources
 
     health = source_health(_archive(config, db_path), load_sources(sources_file or config.sources_file))
     if as_json:
@@ -195,6 +201,7 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
         _explain(config, db_path, explain_id)
         return
 
+    gazetteer = _gazetteer(config)
     if jsonl_in:
         for number, line in enumerate(jsonl_in, start=1):
             if not line.strip():
@@ -207,7 +214,7 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
                 click.echo(f"ligne {number} ignorée : {e}", err=True)
                 continue
             result = tag_document(config.taxonomy, str(doc["id"]), str(doc.get("title") or ""),
-                                  str(doc.get("text") or ""))
+                                  str(doc.get("text") or ""), gazetteer)
             jsonl_out.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
     db = _archive(config, db_path)
@@ -215,7 +222,8 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     model = load_model(model_path(db_path or config.db_path))
     with _progress() as progress:
         task = progress.add_task("Étiquetage", total=count)
-        report = tag_items(db, config.taxonomy, everything, progress=lambda: progress.advance(task), model=model)
+        report = tag_items(db, config.taxonomy, everything, progress=lambda: progress.advance(task), model=model,
+                           gazetteer=gazetteer)
     click.echo(f"{report.items} article(s) étiqueté(s).")
     if everything:
         for tag_name in sorted(set(report.gained) | set(report.lost)):
@@ -337,7 +345,52 @@ def bulletin():
 
 
 def _week_option(f):
-    return click.option("--week", help="ISO week YYYY-Www [default: the current week, Paris time].")(f)
+    return click.option("--week", help="ISO week YYYY-Www [default: the current week, in the settings' timezone].")(f)
+
+
+def _week(config, week: str | None) -> str:
+    """The week asked for, checked, or the current one."""
+    from config.dates import current_week, parse_week
+
+    if week:
+        parse_week(week)
+        return week
+    return current_week(config.settings.tz)
+
+
+@bulletin.command("plan")
+@with_config
+@db_option
+@_week_option
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object a line: {"id","title","url","nature","in_bulletin","reason","section"}.')
+def bulletin_plan(config, db_path, week, as_json):
+    """Every item of the week, in the bulletin (and in which section) or out of it (and why).
+
+    The same selection as `bulletin build` and the curation pages. Reasons: écarté, trop ancien,
+    hors périmètre, déjà paru en YYYY-Www, doublon de #N.
+
+    Example: veille bulletin plan --week 2026-W48 --json
+    """
+    from pipeline.selection import week_plan
+
+    week = _week(config, week)
+    plan = week_plan(_archive(config, db_path), week, config.settings.tz, config.settings.bulletin.max_age_days)
+    if as_json:
+        for item in plan:
+            click.echo(json.dumps(item.as_plan_row(), ensure_ascii=False))
+        return
+    click.echo(format_plan(week, plan))
+
+
+def format_plan(week: str, plan) -> str:
+    """One line per item: in (section) or out (reason), id, title."""
+    inside = sum(1 for item in plan if item.in_bulletin)
+    lines = [f"Semaine {week} : {len(plan)} article(s) collecté(s), {inside} dans le bulletin."]
+    for item in plan:
+        decision = f"dans le bulletin ({item.section})" if item.in_bulletin else f"hors bulletin : {item.reason}"
+        lines.append(f"  #{item.id:<6} {decision:<42} {item.title}")
+    return "\n".join(lines)
 
 
 @bulletin.command("build")
@@ -351,11 +404,11 @@ def bulletin_build(config, db_path, week, out_dir):
 
     Example: veille bulletin build --week 2026-W48
     """
-    from newsletter.bulletin import build_bulletin, current_week
+    from newsletter.bulletin import build_bulletin
 
-    week = week or current_week()
+    week = _week(config, week)
     html_path, text_path, data = build_bulletin(_archive(config, db_path), week, out_dir or config.bulletins_dir,
-                                                config.settings, config.taxonomy)
+                                                config.settings, config.taxonomy, _gazetteer(config))
     click.echo(f"Bulletin {week} : {data.count} article(s).")
     click.echo(str(html_path))
     click.echo(str(text_path))
@@ -372,11 +425,11 @@ def bulletin_preview(config, db_path, week):
     """
     import webbrowser
 
-    from newsletter.bulletin import build_bulletin, current_week
+    from newsletter.bulletin import build_bulletin
 
-    week = week or current_week()
+    week = _week(config, week)
     html_path, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
-                                        config.taxonomy)
+                                        config.taxonomy, _gazetteer(config))
     uri = html_path.resolve().as_uri()
     click.echo(f"Bulletin {week} : {data.count} article(s) — {uri}")
     if not webbrowser.open(uri):
@@ -396,16 +449,17 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run):
 
     Example: veille bulletin send --week 2026-W48 --dry-run
     """
-    from newsletter.bulletin import build_bulletin, current_week
+    from newsletter.bulletin import build_bulletin
     from newsletter.letters import letter_composer
     from newsletter.send import send_bulletin
     from newsletter.subscribers import open_subscribers_db
 
-    week = week or current_week()
+    week = _week(config, week)
+    gazetteer = _gazetteer(config)
     _, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
-                                config.taxonomy)
+                                config.taxonomy, gazetteer)
     subscribers = open_subscribers_db(subscribers_db_path or config.subscribers_db_path)
-    compose = None if dry_run else letter_composer(data, config.settings)
+    compose = None if dry_run else letter_composer(data, config.settings, gazetteer)
     report = send_bulletin(subscribers, week, compose, config.settings.smtp, dry_run=dry_run)
     click.echo(format_send_report(report))
 
@@ -516,8 +570,8 @@ def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
     from veille.server import make_datasette, serve as run_server
 
     path = db_path or config.db_path
-    datasette = make_datasette(path, config.settings, subscribers_db_path or config.subscribers_db_path,
-                               bulletins_dir or config.bulletins_dir, config.taxonomy)
+    datasette = make_datasette(config, path, subscribers_db_path or config.subscribers_db_path,
+                               bulletins_dir or config.bulletins_dir)
     click.echo(f"Archive {path} sur http://{host}:{port}/ — bulletins : /-/bulletins (Ctrl-C pour arrêter)")
     run_server(datasette, host, port)
 

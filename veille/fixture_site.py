@@ -30,7 +30,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-PARIS = ZoneInfo("Europe/Paris")
+from config.dates import week_start
+from config.schema import DEFAULT_TIMEZONE
+
+PARIS = ZoneInfo(DEFAULT_TIMEZONE)  # the fixture sites are French: dates in their pages are Paris time
 ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n"
 
 
@@ -54,15 +57,9 @@ class FixtureSource:
     collect: dict | None = None  # how the demo collects it: Source fields such as type, links
 
 
-def week_start(moment: datetime) -> datetime:
-    local = moment.astimezone(PARIS)
-    monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
-    return monday.astimezone(timezone.utc)
-
-
 def load_fixture_sources(folder: Path | str, now: datetime | None = None) -> list[FixtureSource]:
     now = now or datetime.now(timezone.utc)
-    floor = week_start(now)
+    floor = week_start(now, PARIS)
     sources = []
     for path in sorted(Path(folder).glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -9,21 +9,22 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from newsletter.bulletin import current_week
-from veille.config import Config
+from config.dates import current_week, shift_week
+from config.loading import Config
 
 log = logging.getLogger("veille.schedule")
 
 
-def previous_week(now: datetime | None = None) -> str:
+def previous_week(tz: tzinfo, now: datetime | None = None) -> str:
     """The ISO week that ended last: Monday's bulletin covers the week before."""
-    return current_week((now or datetime.now(timezone.utc)) - timedelta(days=7))
+    return shift_week(current_week(tz, now), -1)
 
 
 def run_command(args: list[str]) -> int:
@@ -54,23 +55,24 @@ def learn_job(config_dir: Path, db_path: Path | None) -> None:
     run_command(["learn", *_common(config_dir, db_path)])
 
 
-def bulletin_job(config_dir: Path, db_path: Path | None, subscribers_db_path: Path | None) -> None:
+def bulletin_job(config_dir: Path, db_path: Path | None, subscribers_db_path: Path | None, timezone: str) -> None:
     extra = ["--subscribers-db", str(subscribers_db_path)] if subscribers_db_path else []
-    run_command(["bulletin", "send", "--week", previous_week(), *_common(config_dir, db_path), *extra])
+    week = previous_week(ZoneInfo(timezone))
+    run_command(["bulletin", "send", "--week", week, *_common(config_dir, db_path), *extra])
 
 
 def build_scheduler(config: Config, db_path: Path | None = None,
                     subscribers_db_path: Path | None = None) -> BlockingScheduler:
-    schedule = config.settings.schedule
-    scheduler = BlockingScheduler(timezone=schedule.timezone)
+    schedule, timezone = config.settings.schedule, config.settings.timezone
+    scheduler = BlockingScheduler(timezone=timezone)
     args = (config.dir.resolve(), db_path)
     for job_id, func, cron, job_args in (
         ("crawl", crawl_job, schedule.crawl, args),
         ("tag", tag_job, schedule.tag, args),
         ("learn", learn_job, schedule.learn, args),
-        ("bulletin", bulletin_job, schedule.bulletin, (*args, subscribers_db_path)),
+        ("bulletin", bulletin_job, schedule.bulletin, (*args, subscribers_db_path, timezone)),
     ):
-        scheduler.add_job(func, CronTrigger.from_crontab(cron, timezone=schedule.timezone), args=job_args,
+        scheduler.add_job(func, CronTrigger.from_crontab(cron, timezone=timezone), args=job_args,
                           id=job_id, name=job_id, replace_existing=True,
                           # One run at a time per job; runs missed while down merge into one, within an hour.
                           coalesce=True, max_instances=1, misfire_grace_time=3600)

@@ -1,17 +1,20 @@
-"""`veille serve`: Datasette on the archive (and only the archive: never the subscribers database)."""
+"""`veille serve`: Datasette on the archive (and only the archive: never the subscribers database).
+
+It only prepares what a plain `datasette` would be given: the archive's metadata and the plugin's
+configuration (`plugins: {veille: {...}}`, read by veille/datasette_plugin.py), then starts it.
+Secrets are not put in the metadata (Datasette shows it at /-/metadata): the plugin reads them from
+the configuration folder and the environment, like every `veille` command.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from datasette.app import Datasette
-from datasette.plugins import pm
 
-from veille import datasette_plugin
-from veille.datasette_plugin import SiteSettings
-
+from config.loading import Config
+from config.schema import Settings
 from pipeline.archive import open_db
-from veille.config import Settings, Taxonomy
 
 
 def archive_metadata(settings: Settings, database: str) -> dict:
@@ -41,23 +44,22 @@ def archive_metadata(settings: Settings, database: str) -> dict:
     }
 
 
-def make_datasette(db_path: Path | str, settings: Settings, subscribers_db: Path | str,
-                   bulletins_dir: Path | str, taxonomy: Taxonomy) -> Datasette:
+def plugin_config(config: Config, database: str, subscribers_db: Path | str, bulletins_dir: Path | str) -> dict:
+    """`plugins: {veille: ...}` for Datasette's metadata."""
+    return {"config": str(config.dir.resolve()), "database": database,
+            "subscribers_db": str(Path(subscribers_db).resolve()), "bulletins": str(Path(bulletins_dir).resolve())}
+
+
+def make_datasette(config: Config, db_path: Path | str, subscribers_db: Path | str,
+                   bulletins_dir: Path | str) -> Datasette:
     """Datasette on the archive only, with Veille's plugin (curation, unsubscribe route, bulletins)."""
     db_path = Path(db_path)
     open_db(db_path).close()  # create or migrate before serving
-    if pm.get_plugin("veille") is None:  # an installed entry point may already have registered it
-        pm.register(datasette_plugin, name="veille")
-    datasette = Datasette(
-        [str(db_path)],
-        metadata=archive_metadata(settings, db_path.stem),
-        settings={"default_page_size": 50, "sql_time_limit_ms": 3000},
-        secret=settings.secret or None,
-        template_dir=str(Path(__file__).parent / "templates"),
-    )
-    datasette._veille = SiteSettings(Path(subscribers_db), Path(bulletins_dir), settings.secret,
-                                     settings.bulletin.title, db_path, taxonomy, settings.curator_password)
-    return datasette
+    metadata = archive_metadata(config.settings, db_path.stem)
+    metadata["plugins"] = {"veille": plugin_config(config, db_path.stem, subscribers_db, bulletins_dir)}
+    return Datasette([str(db_path)], metadata=metadata,
+                     settings={"default_page_size": 50, "sql_time_limit_ms": 3000},
+                     secret=config.settings.secret or None)
 
 
 def serve(datasette: Datasette, host: str, port: int) -> None:

@@ -18,6 +18,7 @@ import re
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from urllib.parse import urljoin
 
 import scrapy
@@ -30,10 +31,10 @@ from twisted.python.failure import Failure
 from crawlers.feeds import FeedError, parse_feed
 from crawlers.items import Article
 from crawlers.runs import ERROR, NOT_HTML, PARSE_ERROR, SourceRun, describe_failure
-from pipeline.archive import utcnow
+from config.dates import utcnow
 from pipeline.extract import UnreadableDocument, decode_html, extract_article, extract_pdf
 from pipeline.urls import is_web_url
-from veille.config import Source
+from config.schema import DEFAULT_TIMEZONE, Source
 
 source_done = object()  # signal: a source's last request has ended (kwargs: run)
 
@@ -98,6 +99,7 @@ class SourcesSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.tz = ZoneInfo(crawler.settings.get("VEILLE_TIMEZONE") or DEFAULT_TIMEZONE)
         crawler.signals.connect(spider.callback_failed, signal=signals.spider_error)
         return spider
 
@@ -206,7 +208,7 @@ class SourcesSpider(scrapy.Spider):
             else:
                 run.add_page_error(response.url, NOT_HTML, f"document non HTML ({kind}) : non extrait")
         else:
-            page = extract_article(decode_html(response.body, content_type), response.url)
+            page = extract_article(decode_html(response.body, content_type), response.url, self.tz)
             yield self._article(run, response, page, fallback)
         self.crawler.stats.inc_value("veille/cpu_seconds", time.process_time() - started)
         self._end(run.source_id)
@@ -255,7 +257,6 @@ class SourcesSpider(scrapy.Spider):
     def _root_response(self, response) -> SourceRun:
         run = self.runs[response.meta["source_id"]]
         run.http_status = response.status
-        run.unchanged = response.status == 304
         return run
 
     def _keep_validators(self, response) -> None:

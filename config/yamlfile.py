@@ -13,20 +13,7 @@ from typing import Any
 
 import yaml
 
-from veille.errors import VeilleError
-
-
-class ConfigError(VeilleError):
-    """An invalid configuration file, refused as a whole."""
-
-    def __init__(self, file: Path | str, problems: list[tuple[int | None, str, str]]):
-        self.file = str(file)
-        self.problems = problems  # (line, key path, reason)
-        lines = [f"{self.file} : fichier refusé, rien n'a été exécuté."]
-        for line, key, reason in problems:
-            where = " ".join(filter(None, [f"ligne {line}" if line else "", f"({key})" if key else ""]))
-            lines.append(f"  {where or 'fichier'} : {reason}")
-        super().__init__("\n".join(lines))
+from config.errors import ConfigError
 
 
 @dataclass

@@ -1,33 +1,28 @@
-"""Veille's three configuration files, validated on load.
+"""The schema of Veille's configuration: fixed slugs and facets, and the models of the three files.
 
-- `sources.yaml`: what to collect (format in DESIGN.md);
-- `taxonomy.yaml`: the curator's vocabulary (fixed slugs, editable labels and keywords);
-- `settings.yaml`: paths, crawl politeness, SMTP, schedule, with `VEILLE_*` environment overrides.
+- `sources.yaml`: what to collect (`SourcesFile`, `Source`);
+- `taxonomy.yaml`: the curator's vocabulary (`Taxonomy`: fixed slugs, editable labels and keywords);
+- `settings.yaml`: paths, crawl politeness, SMTP, schedule, bulletin (`Settings`).
 
-An invalid file raises `ConfigError` naming the file, the line, the key and the reason
-(in French: the curator edits these files); nothing is used from a refused file.
+Messages of validation errors are in French: the curator edits these files.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from cssselect import GenericTranslator, SelectorError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from veille.yamlfile import ConfigError, YamlDocument, read_yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
+DEFAULT_TIMEZONE = "Europe/Paris"
 
-# The fixed slugs of DESIGN.md: labels and keywords are editable, these are not.
+# The fixed slugs (README, « Taxonomy »): labels and keywords are editable, these are not.
 NATURES = ("politique", "initiative", "appel", "evenement", "etude")
 THEMES = ("animation-locale", "gouvernance", "diagnostic-strategie", "publics", "entreprises", "rse")
 DISPOSITIFS = (
@@ -35,6 +30,12 @@ DISPOSITIFS = (
     "politique-ville", "geiq", "clause-sociale",
 )
 TAXONOMY_FACETS = {"nature": NATURES, "themes": THEMES, "dispositifs": DISPOSITIFS}
+PLACE_FACETS = ("departements", "communes", "epci")  # INSEE codes, SIREN for EPCI
+# Every facet of the `tags` table; `region` holds the flags "na" (region_na) and "outside".
+TAG_FACETS = (*TAXONOMY_FACETS, *PLACE_FACETS, "region")
+# The facets an item may have several values of (lists in exports and the tag output).
+LIST_FACETS = ("themes", "dispositifs", *PLACE_FACETS)
+PLACE_CODE_FORMATS = {"departements": r"\d[\dAB]", "communes": r"\d[\dAB]\d{3}", "epci": r"\d{9}"}
 
 
 class _Strict(BaseModel):
@@ -189,6 +190,7 @@ class Paths(_Strict):
     db: str = "data/veille.db"
     subscribers_db: str = "data/subscribers.db"
     bulletins: str = "data/bulletins"
+    gazetteer: str = "config/gazetteer.json"
 
 
 class CrawlSettings(_Strict):
@@ -221,25 +223,17 @@ class SmtpSettings(_Strict):
     from_: Annotated[str, Field(alias="from")] = "Veille <veille@localhost>"
     rate_per_second: Annotated[float, Field(gt=0)] = 5
     timeout: Annotated[float, Field(gt=0)] = 30
+    attempts: Annotated[int, Field(ge=1, le=10)] = 3        # per message and run, on temporary refusals
+    retry_pause: Annotated[float, Field(ge=0)] = 1.0        # seconds, times the attempt number (back-off)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class ScheduleSettings(_Strict):
-    timezone: str = "Europe/Paris"
     crawl: str = "0 6,12,18 * * *"
     tag: str = "30 6,12,18 * * *"
     bulletin: str = "0 8 * * mon"
     learn: str = "0 5 * * mon"  # retrain on the curator's decisions before the week's tagging
-
-    @field_validator("timezone")
-    @classmethod
-    def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"fuseau horaire inconnu « {value} »") from None
-        return value
 
     @field_validator("crawl", "tag", "bulletin", "learn")
     @classmethod
@@ -253,11 +247,14 @@ class ScheduleSettings(_Strict):
 
 class BulletinSettings(_Strict):
     title: str = "Veille emploi et territoires — Nouvelle-Aquitaine"
-    max_age_days: Annotated[int, Field(ge=1)] = 30
+    max_age_days: Annotated[int, Field(ge=1)] = 30           # older articles stay out, even if new to us
+    section_cap: Annotated[int, Field(ge=1)] = 8              # items a section shows in an e-mail
+    agenda_lookback_weeks: Annotated[int, Field(ge=0)] = 6    # calls and events of earlier bulletins kept until their date
 
 
 class Settings(_Strict):
     paths: Paths = Paths()
+    timezone: str = DEFAULT_TIMEZONE  # weeks, dates in the bulletin and of the sources, the schedule
     public_url: str = "http://localhost:8001"
     secret: str = ""
     curator_password: str = ""  # opens the curation pages of `veille serve`; empty: they stay closed
@@ -270,6 +267,19 @@ class Settings(_Strict):
     @classmethod
     def _check_url(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"fuseau horaire inconnu « {value} »") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 # Environment variables that override settings.yaml: name -> path in the file.
@@ -286,140 +296,3 @@ ENV_OVERRIDES = {
 }
 
 
-# ------------------------------------------------------------------- loading
-
-_MESSAGES = {
-    "missing": "valeur obligatoire absente",
-    "extra_forbidden": "clé inconnue",
-    "string_type": "texte attendu",
-    "int_type": "nombre entier attendu",
-    "int_parsing": "nombre entier attendu",
-    "int_from_float": "nombre entier attendu",
-    "float_type": "nombre attendu",
-    "float_parsing": "nombre attendu",
-    "bool_type": "true ou false attendu",
-    "bool_parsing": "true ou false attendu",
-    "list_type": "liste attendue",
-    "dict_type": "dictionnaire (clé: valeur) attendu",
-    "model_type": "dictionnaire (clé: valeur) attendu",
-    "model_attributes_type": "dictionnaire (clé: valeur) attendu",
-}
-
-
-def _french(error: dict) -> str:
-    kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    if kind == "literal_error":
-        return f"valeur « {error.get('input')} » non permise (attendu : {str(ctx.get('expected', '')).replace(' or ', ' ou ')})"
-    if kind == "string_pattern_mismatch":
-        return f"« {error.get('input')} » : lettres minuscules, chiffres et tirets seulement"
-    if kind in ("string_too_short", "too_short"):
-        return "ne doit pas être vide"
-    if kind in ("greater_than", "greater_than_equal"):
-        return f"doit être au moins {ctx.get('gt', ctx.get('ge'))}"
-    if kind in ("less_than", "less_than_equal"):
-        return f"doit être au plus {ctx.get('lt', ctx.get('le'))}"
-    return _MESSAGES.get(kind, error["msg"])
-
-
-def _validate(model: type[BaseModel], doc: YamlDocument, data: Any = None) -> Any:
-    data = doc.data if data is None else data
-    if not isinstance(data, Mapping):
-        raise ConfigError(doc.path, [(None, "", "le fichier doit contenir un dictionnaire (clé: valeur)")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        problems = []
-        for error in e.errors():
-            loc = tuple(p for p in error["loc"] if p not in ("function-after", "function-before"))
-            key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
-            problems.append((doc.line_of(loc), key, _french(error)))
-        raise ConfigError(doc.path, problems) from None
-
-
-def load_sources(path: Path | str) -> list[Source]:
-    doc = read_yaml(path)
-    return _validate(SourcesFile, doc).sources
-
-
-def load_taxonomy(path: Path | str) -> Taxonomy:
-    return _validate(Taxonomy, read_yaml(path))
-
-
-def load_settings(path: Path | str | None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from the file (all keys optional; no file means defaults), then the environment."""
-    environ = os.environ if environ is None else environ
-    if path is not None and Path(path).exists():
-        doc = read_yaml(path)
-        data = doc.data if doc.data is not None else {}
-    else:
-        doc = YamlDocument(Path(path or "settings.yaml"), {}, None)
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(doc.path, [(None, "", "le fichier doit contenir un dictionnaire (clé: valeur)")])
-    data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
-    for name, keys in ENV_OVERRIDES.items():
-        if name in environ:
-            section = data
-            for key in keys[:-1]:
-                section = section.setdefault(key, {})
-                if not isinstance(section, dict):
-                    break
-            else:
-                section[keys[-1]] = environ[name]
-    try:
-        return _validate(Settings, doc, data)
-    except ConfigError as e:
-        # A bad value that came from the environment is named by its variable.
-        by_path = {".".join(keys): name for name, keys in ENV_OVERRIDES.items() if name in environ}
-        problems = [
-            (None, f"variable d'environnement {by_path[key]}", reason) if key in by_path else (line, key, reason)
-            for line, key, reason in e.problems
-        ]
-        raise ConfigError(e.file, problems) from None
-
-
-@dataclass
-class Config:
-    """Everything loaded from one config directory."""
-
-    dir: Path
-    settings: Settings
-    taxonomy: Taxonomy
-
-    @property
-    def root(self) -> Path:
-        """Relative paths in settings are relative to the project folder that holds config/."""
-        return self.dir.resolve().parent
-
-    def path(self, value: str | Path) -> Path:
-        value = Path(value)
-        return value if value.is_absolute() else self.root / value
-
-    @property
-    def sources_file(self) -> Path:
-        return self.dir / "sources.yaml"
-
-    @property
-    def db_path(self) -> Path:
-        return self.path(self.settings.paths.db)
-
-    @property
-    def subscribers_db_path(self) -> Path:
-        return self.path(self.settings.paths.subscribers_db)
-
-    @property
-    def bulletins_dir(self) -> Path:
-        return self.path(self.settings.paths.bulletins)
-
-
-def load_config(config_dir: Path | str, environ: Mapping[str, str] | None = None) -> Config:
-    config_dir = Path(config_dir)
-    if not config_dir.is_dir():
-        raise ConfigError(config_dir, [(None, "", "dossier de configuration introuvable")])
-    return Config(
-        dir=config_dir,
-        settings=load_settings(config_dir / "settings.yaml", environ),
-        taxonomy=load_taxonomy(config_dir / "taxonomy.yaml"),
-    )

@@ -1,0 +1,99 @@
+"""Time, ISO weeks and French dates: the one place for each.
+
+Weeks are ISO weeks written YYYY-Www, counted in the time zone of the settings (`Settings.tz`,
+Europe/Paris by default); timestamps in the databases are UTC ISO 8601. French month and day names
+come from Babel's locale data (CLDR), never from the machine's locales.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime, timedelta, timezone, tzinfo
+
+from babel.dates import format_date, get_month_names
+
+from config.errors import VeilleError
+
+LOCALE = "fr_FR"
+WEEK_FORMAT = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def utcnow() -> str:
+    """Now, UTC, ISO 8601 to the second: the format of every timestamp Veille stores."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------------- weeks
+
+
+def parse_week(week: str) -> date:
+    """Monday of an ISO week written YYYY-Www."""
+    match = WEEK_FORMAT.match(week or "")
+    if not match:
+        raise VeilleError(f"semaine invalide « {week} » : format attendu AAAA-Sss, par exemple 2026-W48")
+    try:
+        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise VeilleError(f"la semaine « {week} » n'existe pas") from None
+
+
+def week_of(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def current_week(tz: tzinfo, now: datetime | None = None) -> str:
+    """The ISO week of `now` (default: this moment) in the time zone `tz`."""
+    return week_of((now or datetime.now(timezone.utc)).astimezone(tz).date())
+
+
+def shift_week(week: str, weeks: int) -> str:
+    """The week `weeks` weeks after (or before, when negative) `week`."""
+    return week_of(parse_week(week) + timedelta(weeks=weeks))
+
+
+def week_bounds(week: str, tz: tzinfo) -> tuple[datetime, datetime]:
+    """Start and end (exclusive) of an ISO week in the time zone `tz`, as UTC datetimes."""
+    monday = parse_week(week)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=tz)
+    end_day = monday + timedelta(days=7)
+    end = datetime(end_day.year, end_day.month, end_day.day, tzinfo=tz)  # 7 × 24 h but for DST
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+
+def week_start(moment: datetime, tz: tzinfo) -> datetime:
+    """Midnight of the Monday of `moment`'s week in `tz`, as a UTC datetime."""
+    return week_bounds(week_of(moment.astimezone(tz).date()), tz)[0]
+
+
+# ---------------------------------------------------------------- French dates
+
+
+def french_date(value: date | datetime, weekday: bool = False) -> str:
+    """« 24 novembre 2026 », « 1er décembre 2026 »; with `weekday`, « mardi 1er décembre 2026 »."""
+    text = format_date(value, "d MMMM y", locale=LOCALE)
+    if value.day == 1:
+        text = "1er" + text[1:]
+    return f"{format_date(value, 'EEEE', locale=LOCALE)} {text}" if weekday else text
+
+
+def _fold(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
+
+
+def _month_words() -> dict[str, int]:
+    words: dict[str, int] = {}
+    for width in ("wide", "abbreviated"):
+        for number, name in get_month_names(width, locale=LOCALE).items():
+            name = name.rstrip(".").casefold()
+            words[name] = words[_fold(name)] = number
+    # Abbreviations the press uses beside CLDR's own (« sept. » is CLDR's, « sep. », « fév. » are not).
+    words.update({"jan": 1, "fev": 2, "fév": 2, "sep": 9, "dec": 12, "déc": 12})
+    return words
+
+
+# Month name (wide or abbreviated, accented or folded, lower case) -> month number.
+MONTH_NUMBERS: dict[str, int] = _month_words()
+# Full month names, folded (no accents): « janvier » … « decembre ».
+FOLDED_MONTHS: tuple[str, ...] = tuple(_fold(n) for n in get_month_names("wide", locale=LOCALE).values())
