@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email
+import json
+import re
 from email import policy
 
 import sqlite_utils
@@ -34,6 +36,16 @@ def test_demo_runs_end_to_end(tmp_path):
     for path in (html, text, out / "mail", out / "veille.db"):
         assert str(path) in result.stdout
     assert "veille serve --db" in result.stdout
+
+    # `veille bulletin plan` agrees item for item with the bulletin the demo built.
+    week = html.stem.removeprefix("bulletin-")
+    plan = [json.loads(line) for line in run_veille(
+        "bulletin", "plan", "--week", week, "--json", "--db", str(out / "veille.db"),
+        "--config", str(ROOT / "config")).stdout.splitlines()]
+    assert len(plan) == db["items"].count
+    linked = set(re.findall(r'<h3[^>]*><a href="([^"]+)"', html.read_text(encoding="utf-8")))
+    assert linked and linked == {row["url"] for row in plan if row["in_bulletin"]}
+    assert all(row["reason"] for row in plan if not row["in_bulletin"])
 
 
 def test_demo_rerun_starts_clean(tmp_path):

@@ -208,3 +208,62 @@ def test_curator_works_in_a_real_browser(tmp_path):
         server.terminate()
         server.wait(timeout=10)
     assert open_db(tmp_path / "veille.db")["curation"].get(item)["highlight"] == 1
+
+
+def test_plugin_stands_alone_under_a_plain_datasette(tmp_path):
+    """`datasette veille.db -m metadata.json`, not `veille serve`: the plugin is found through its entry
+    point and configured through Datasette's plugin configuration, secrets from the environment."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    db = open_db(tmp_path / "veille.db")
+    db.close()
+    subscribers = open_subscribers_db(tmp_path / "subscribers.db")
+    anne = add_subscriber(subscribers, "anne@example.org", "Anne")
+    token = unsubscribe_token(SECRET, anne.id, anne.email)
+    metadata = {"plugins": {"veille": {
+        "config": str(ROOT / "config"), "subscribers_db": str(tmp_path / "subscribers.db"),
+        "bulletins": str(tmp_path / "bulletins"),
+        "secret": {"$env": "PLAIN_DATASETTE_SECRET"}, "curator_password": {"$env": "PLAIN_DATASETTE_PASSWORD"}}}}
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("VEILLE_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "datasette", str(tmp_path / "veille.db"), "-m", str(tmp_path / "metadata.json"),
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=tmp_path, env={**env, "PLAIN_DATASETTE_SECRET": SECRET, "PLAIN_DATASETTE_PASSWORD": "mdp"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def fetch(path, data=None):
+        try:
+            with urllib.request.urlopen(base + path, data=data, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    try:
+        for _ in range(150):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        status, page = fetch("/-/curation/login")
+        assert status == 200 and 'name="password"' in page and "La curation est fermée" not in page
+        status, page = fetch(f"/-/unsubscribe/{token}")
+        assert status == 200 and "Confirmer le désabonnement" in page
+        assert fetch(f"/-/unsubscribe/{anne.id}.forged")[0] == 400
+        status, page = fetch(f"/-/unsubscribe/{token}", data=b"List-Unsubscribe=One-Click")
+        assert status == 200 and "Désabonnement confirmé" in page
+        assert fetch("/-/bulletins")[0] == 200
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=10)
+    assert active_subscribers(subscribers) == [], errors

@@ -234,7 +234,11 @@ async def curate_item(datasette, request):
     site = await _site(datasette)
     item_id = int(request.url_vars["item_id"])
     form = await request.post_vars()
-    week = form.get("week") or current_week(site.config.settings.tz)
+    week = form.get("week") or ""
+    try:
+        parse_week(week)
+    except VeilleError:
+        week = current_week(site.config.settings.tz)
     flag = lambda name: None if name not in form else form[name] == "1"  # noqa: E731
 
     def record(conn):
