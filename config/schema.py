@@ -35,6 +35,9 @@ PLACE_FACETS = ("departements", "communes", "epci")  # INSEE codes, SIREN for EP
 TAG_FACETS = (*TAXONOMY_FACETS, *PLACE_FACETS, "region")
 # The facets an item may have several values of (lists in exports and the tag output).
 LIST_FACETS = ("themes", "dispositifs", *PLACE_FACETS)
+# How the curator reads the name of each facet.
+FACET_LABELS = {"nature": "Nature", "themes": "Thèmes", "dispositifs": "Dispositifs", "departements": "Départements",
+                "communes": "Communes", "epci": "Intercommunalités (EPCI)", "region": "Région"}
 PLACE_CODE_FORMATS = {"departements": r"\d[\dAB]", "communes": r"\d[\dAB]\d{3}", "epci": r"\d{9}"}
 
 

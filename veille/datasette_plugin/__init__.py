@@ -43,7 +43,7 @@ from datasette import Response, hookimpl
 from config.dates import current_week, parse_week, shift_week
 from config.errors import VeilleError
 from config.loading import Config, load_config
-from config.schema import TAXONOMY_FACETS
+from config.schema import FACET_LABELS, TAXONOMY_FACETS
 from newsletter.subscribers import open_subscribers_db, unsubscribe_by_token
 from pipeline.archive import migrations
 from pipeline.curation import curate, curation_queue
@@ -218,8 +218,8 @@ async def curation(datasette, request):
              "published": (item.published_at or "")[:10], "excerpt": item.text[:400],
              "tag_list": _tag_list(item, site, gazetteer)} for item in items]
     taxonomy = site.config.taxonomy
-    options = [(group, [(f"{facet}:{slug}", entry.label) for slug, entry in getattr(taxonomy, facet).items()])
-               for group, facet in (("Nature", "nature"), ("Thèmes", "themes"), ("Dispositifs", "dispositifs"))]
+    options = [(FACET_LABELS[facet], [(f"{facet}:{slug}", entry.label) for slug, entry in getattr(taxonomy, facet).items()])
+               for facet in TAXONOMY_FACETS]
     html = await datasette.render_template("veille_curation.html", {
         "title": site.title, "week": week, "previous_week": shift_week(week, -1), "next_week": shift_week(week, 1),
         "rows": rows, "in_bulletin": sum(1 for item in items if item.in_bulletin),
