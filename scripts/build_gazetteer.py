@@ -78,24 +78,23 @@ def epci_short_forms(name: str, commune_names: set[str]) -> list[str]:
     return [f for f in dict.fromkeys(forms) if f != name]
 
 
-def build(data: Path) -> dict:
-    from wordfreq import zipf_frequency
+def is_ambiguous(name: str, population: int) -> bool:
+    """A single-word name that is also a common French word or a first name, for a commune too small
+    for that frequency to come from the commune itself: the matcher asks for context before believing it."""
+    from wordfreq import zipf_frequency  # the `gazetteer` extra, needed by this script only
 
-    communes, departements, regions, epcis = (load(data, n) for n in ("communes", "departements", "regions", "epci"))
-    current = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
-    region_communes = {code: c for code, c in current.items() if c["region"] == REGION}
-    region_names = {c["nom"] for c in region_communes.values()}
-    hyphenated_names = sorted({n for n in region_names if "-" in n}, key=len, reverse=True)
+    if name in EXTRA_AMBIGUOUS:
+        return True
+    if " " in name or "-" in name or "'" in name:
+        return False
+    frequency = zipf_frequency(name.lower(), "fr")
+    return any(population < size and frequency >= zipf for size, zipf in COMMON_WORD_ZIPF.items())
 
-    def ambiguous(name: str, population: int) -> bool:
-        if name in EXTRA_AMBIGUOUS:
-            return True
-        if " " in name or "-" in name or "'" in name:
-            return False
-        frequency = zipf_frequency(name.lower(), "fr")
-        return any(population < size and frequency >= zipf for size, zipf in COMMON_WORD_ZIPF.items())
 
-    # EPCI of each commune, and the EPCI to keep (a member in the region).
+def epcis_in_region(epcis: list, current: dict, region_communes: dict,
+                    region_names: set[str]) -> tuple[dict[str, str], dict]:
+    """Each commune's EPCI (every commune points to its own), and the EPCI kept: those with a member in
+    the region, with the départements they span and their usual short forms."""
     epci_of: dict[str, str] = {}
     kept_epci = {}
     for epci in epcis:
@@ -109,48 +108,64 @@ def build(data: Path) -> dict:
                 "aliases": epci_short_forms(epci["nom"], region_names),
                 "population": epci.get("populationTotale") or 0,
             }
+    return epci_of, kept_epci
 
-    # Largest population of each name outside the region (homonym priors).
+
+def region_commune_entries(current: dict, region_communes: dict, epci_of: dict[str, str]) -> dict:
+    """One entry per commune of the region, by code, aliases still empty; `homonym_pop` is the largest
+    population of a commune of the same name outside the region (the prior for a homonym)."""
     outside_pop: dict[str, int] = defaultdict(int)
     for c in current.values():
         if c["region"] != REGION:
             outside_pop[c["nom"]] = max(outside_pop[c["nom"]], c.get("population") or 0)
-
     result_communes = {}
     for code, c in sorted(region_communes.items()):
         result_communes[code] = {
             "name": c["nom"], "dep": c["departement"], "pop": c.get("population") or 0,
             "epci": epci_of.get(code), "postcodes": c.get("codesPostaux", []), "aliases": [],
-            "ambiguous": ambiguous(c["nom"], c.get("population") or 0),
+            "ambiguous": is_ambiguous(c["nom"], c.get("population") or 0),
             "homonym_pop": outside_pop.get(c["nom"], 0),
         }
-    # Usual short forms: "Brive" for Brive-la-Gaillarde, "Oloron" for Oloron-Sainte-Marie (towns only,
-    # when the short form names no other commune and is not a common word), and the name without its
-    # article after "au", "du", "aux", "des": "au Château-d'Oléron", "des Trois-Moutiers".
+    return result_communes
+
+
+def add_short_forms(result_communes: dict, all_names: set[str]) -> None:
+    """People write "Brive" for Brive-la-Gaillarde, "Oloron" for Oloron-Sainte-Marie (towns only, when
+    the short form is not a common word), and drop the article after "au", "du", "aux", "des":
+    "au Château-d'Oléron", "des Trois-Moutiers" (unless the name without it is a commune's)."""
     first_parts = defaultdict(list)
     for code, c in result_communes.items():
         match = re.match(r"^((?:Saint|Sainte)-[A-ZÀ-Ý][\w']+|[A-ZÀ-Ý][\w']{3,})-", c["name"])
         if match and match[1] not in ("Saint", "Sainte"):
             first_parts[match[1]].append(code)
-    all_names = {c["nom"] for c in current.values()}
     for short, codes in first_parts.items():
         # Every town of that short name is a candidate, and so is a commune of that very name: the
         # context chooses ("Montignac" in the Dordogne is Montignac-Lascaux, "Saint-Jean" near
         # Saintes is Saint-Jean-d'Angély).
         for town in codes:
             population = result_communes[town]["pop"]
-            if population >= SHORT_NAME_MIN_TOWN and not ambiguous(short, population):
+            if population >= SHORT_NAME_MIN_TOWN and not is_ambiguous(short, population):
                 result_communes[town]["aliases"].append(short)
     for c in result_communes.values():
         article = re.match(r"^(?:Le|Les) (.+)$", c["name"])
         if article and article[1] not in all_names:
             c["aliases"].append(article[1])
-    for c in communes:  # old names of merged communes point to today's commune
+
+
+def add_old_names(result_communes: dict, communes: list) -> None:
+    """People still write the old names of merged communes: each délégué or associé commune of the
+    region becomes an alias of today's commune."""
+    for c in communes:
         if c["type"] in ("commune-deleguee", "commune-associee") and c["region"] == REGION:
             target = result_communes.get(c.get("chefLieu") or c.get("commune") or "")
             if target and c["nom"] != target["name"] and c["nom"] not in target["aliases"]:
                 target["aliases"].append(c["nom"])
 
+
+def outside_communes(current: dict) -> list:
+    """Communes outside the region large enough for a regional text to name them, so that Nevers or
+    Meaux is recognised as outside rather than left untagged; the larger ones also by their short
+    name ("Aix" for Aix-en-Provence). Rows: name, code, département, population, short names, ambiguous."""
     outside = []
     for c in sorted(current.values(), key=lambda c: c["code"]):
         population = c.get("population") or 0
@@ -161,8 +176,15 @@ def build(data: Path) -> dict:
         if short and population >= SHORT_NAME_MIN_POPULATION:
             names.append(short[1])
         outside.append([c["nom"], c["code"], c["departement"], population, names[1:],
-                        ambiguous(c["nom"], population)])
-    for epci in kept_epci.values():  # "Mont-de-Marsan Agglomération" as well as "Mont de Marsan Agglomération"
+                        is_ambiguous(c["nom"], population)])
+    return outside
+
+
+def add_hyphen_variants(kept_epci: dict, region_names: set[str]) -> None:
+    """EPCI names often spell a commune without its hyphens ("Mont de Marsan Agglomération"); add the
+    hyphenated spelling ("Mont-de-Marsan Agglomération") as an alias too, longest commune names first."""
+    hyphenated_names = sorted({n for n in region_names if "-" in n}, key=len, reverse=True)
+    for epci in kept_epci.values():
         for alias in list(epci["aliases"]) + [epci["name"]]:
             for name in hyphenated_names:
                 spaced = name.replace("-", " ")
@@ -170,6 +192,21 @@ def build(data: Path) -> dict:
                     variant = alias.replace(spaced, name)
                     if variant not in epci["aliases"]:
                         epci["aliases"].append(variant)
+
+
+def build(data: Path) -> dict:
+    """The gazetteer from the package's data/ folder (see the module docstring for what is kept)."""
+    communes, departements, regions, epcis = (load(data, n) for n in ("communes", "departements", "regions", "epci"))
+    current = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
+    region_communes = {code: c for code, c in current.items() if c["region"] == REGION}
+    region_names = {c["nom"] for c in region_communes.values()}
+
+    epci_of, kept_epci = epcis_in_region(epcis, current, region_communes, region_names)
+    result_communes = region_commune_entries(current, region_communes, epci_of)
+    add_short_forms(result_communes, {c["nom"] for c in current.values()})
+    add_old_names(result_communes, communes)
+    outside = outside_communes(current)
+    add_hyphen_variants(kept_epci, region_names)
     return {
         "source": f"{PACKAGE} {VERSION} (MIT), INSEE/DGCL",
         "region": REGION,
