@@ -11,7 +11,7 @@ import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
-from babel.dates import format_date, get_month_names
+from babel.dates import format_date, get_day_names, get_month_names
 
 from config.errors import VeilleError
 
@@ -97,3 +97,5 @@ def _month_words() -> dict[str, int]:
 MONTH_NUMBERS: dict[str, int] = _month_words()
 # Full month names, folded (no accents): « janvier » … « decembre ».
 FOLDED_MONTHS: tuple[str, ...] = tuple(_fold(n) for n in get_month_names("wide", locale=LOCALE).values())
+# Weekday names, folded: « lundi » … « dimanche » (already without accents in French).
+FOLDED_WEEKDAYS: tuple[str, ...] = tuple(_fold(get_day_names("wide", locale=LOCALE)[day]) for day in range(7))

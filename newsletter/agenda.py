@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from config.dates import FOLDED_MONTHS, MONTH_NUMBERS
+from config.dates import FOLDED_MONTHS, FOLDED_WEEKDAYS, MONTH_NUMBERS
 from pipeline.text import fold
 
 _DATE = re.compile(
-    r"\b(?:(?:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)\s+)?(1er|\d{1,2})\s+"
+    rf"\b(?:(?:{'|'.join(FOLDED_WEEKDAYS)})\s+)?(1er|\d{{1,2}})\s+"
     rf"({'|'.join(FOLDED_MONTHS)})(?:\s+(\d{{4}}))?\b")
 _DEADLINE = re.compile(r"(?:date limite|jusqu'au|avant le|au plus tard le|cloture|clos le|limite de depot"
                        r"|candidatures? jusqu'au|depot des dossiers)[^.;]{0,25}$")

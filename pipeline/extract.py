@@ -21,7 +21,7 @@ import trafilatura
 from charset_normalizer import from_bytes
 from lxml import html as lxml_html
 
-from config.dates import MONTH_NUMBERS
+from config.dates import FOLDED_WEEKDAYS, MONTH_NUMBERS
 from pipeline.text import html_to_text
 
 MAX_HTML_CHARS = 3_000_000  # trafilatura has no timeout: huge pages are cut before extraction
@@ -84,7 +84,7 @@ _WORDS_DATE = rf"(?P<day>\d{{1,2}}|1er)\s+(?P<month>{_MONTH})\.?\s+(?P<year>\d{{
 _NUMERIC_DATE = r"(?P<nday>\d{1,2})[/.-](?P<nmonth>\d{1,2})[/.-](?P<nyear>\d{4})"
 _PUBLISHED = re.compile(
     rf"(?P<label>publi[ée]e?|mis\s+en\s+ligne|date\s+de\s+publication|mis\s+[àa]\s+jour|modifi[ée]e?)"
-    rf"\s*(?:le|:)?\s*(?:(?:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)\s+)?"
+    rf"\s*(?:le|:)?\s*(?:(?:{'|'.join(FOLDED_WEEKDAYS)})\s+)?"
     rf"(?:{_WORDS_DATE}|{_NUMERIC_DATE}){_TIME}",
     re.I,
 )
