@@ -18,10 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.corpora import FEEDPARSER_CORPUS  # noqa: E402
 from veille.fixture_site import FixtureSiteHandler, base_url, load_fixture_sources, serve  # noqa: E402
 
 SITE = Path(__file__).parent / "fixtures" / "site"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "feedparser"
+CORPUS = FEEDPARSER_CORPUS  # None when neither the fetched nor the shared copy is there (tests/corpora.py)
 HTML = "text/html; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
 
@@ -117,7 +118,7 @@ class MockHandler(FixtureSiteHandler):
                                 ("/slow/", self.slow)):
             if path.startswith(prefix):
                 return handler(path[len(prefix):])
-        if path.startswith("/corpus/"):
+        if path.startswith("/corpus/") and CORPUS is not None:
             file = (CORPUS / path[len("/corpus/"):]).resolve()
             if file.is_relative_to(CORPUS) and file.is_file():
                 return 200, "application/xml", file.read_bytes()

@@ -229,10 +229,12 @@ def test_rendered_bulletin_matches_the_golden_file(tmp_path, db, config, suffix)
     assert rendered == golden.read_text(encoding="utf-8")
 
 
-SANITIZE = ROOT.parent / "shared" / "corpora" / "feedparser" / "wellformed" / "sanitize"
+from tests.corpora import CORPUS_MISSING, FEEDPARSER_CORPUS  # noqa: E402
+
+SANITIZE = FEEDPARSER_CORPUS / "wellformed" / "sanitize" if FEEDPARSER_CORPUS else None
 
 
-@pytest.mark.skipif(not SANITIZE.is_dir(), reason="shared/ corpus not beside this checkout")
+@pytest.mark.skipif(SANITIZE is None, reason=CORPUS_MISSING)
 def test_hostile_feed_content_never_becomes_active_in_the_bulletin(tmp_path, config):
     """feedparser's own sanitizer corpus (script tags, event handlers, javascript: links…), stored raw:
     the bulletin shows it as text only."""

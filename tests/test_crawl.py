@@ -253,10 +253,10 @@ def test_crawl_with_unknown_only_is_refused(config_dir, mockserver):
     assert result.returncode == 1 and "nope" in result.stderr
 
 
-CORPUS = ROOT.parent / "shared" / "corpora" / "feedparser"
+from tests.corpora import CORPUS_MISSING, FEEDPARSER_CORPUS as CORPUS  # noqa: E402
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared/ corpus not beside this checkout")
+@pytest.mark.skipif(CORPUS is None, reason=CORPUS_MISSING)
 def test_every_feed_of_the_feedparser_corpus_is_collected_or_a_recorded_parse_error(mockserver, config_dir):
     files = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.xml"))
     write_sources(config_dir, [

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from crawlers.feeds import FeedError, parse_feed
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "feedparser"
+from tests.corpora import CORPUS_MISSING, FEEDPARSER_CORPUS as CORPUS
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>T</title>
@@ -57,7 +54,7 @@ def test_empty_valid_feed_is_not_an_error():
     assert parse_feed(body, "https://example.org/feed", "src") == []
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared/ corpus not beside this checkout")
+@pytest.mark.skipif(CORPUS is None, reason=CORPUS_MISSING)
 def test_every_corpus_feed_yields_articles_or_a_feed_error():
     files = sorted(CORPUS.rglob("*.xml"))
     assert len(files) > 1000
