@@ -341,3 +341,49 @@ def test_agenda_keeps_a_call_announced_in_an_earlier_week_until_its_deadline(db,
     assert earlier not in [i.id for s in bulletin.sections for i in s.items]  # not news this week…
     assert [(e.item_id, e.kind, e.day.isoformat()) for e in bulletin.agenda if e.item_id == earlier] == [
         (earlier, "Date limite", "2026-12-20")]  # …but its deadline is still ahead
+
+
+def test_agenda_look_back_is_a_setting(db, config):
+    start, _ = week_bounds(WEEK, PARIS)
+    earlier = insert_item(db, {"url": "https://gazette.example.org/aap-iae", "raw_url": "x", "source_id": "gazette",
+                               "title": "Appel à projets IAE : candidatures jusqu'au 18 décembre",
+                               "text": "La Région ouvre un appel à projets IAE. Date limite : le 18 décembre 2026.",
+                               "first_seen_at": (start - timedelta(days=20)).isoformat()})  # three weeks before
+    tag_items(db, config.taxonomy)
+    from newsletter.bulletin import bulletin_data
+
+    def agenda_ids(weeks):
+        settings = config.settings.model_copy(update={"bulletin": config.settings.bulletin.model_copy(
+            update={"agenda_lookback_weeks": weeks})})
+        return {e.item_id for e in bulletin_data(db, WEEK, settings, config.taxonomy).agenda}
+
+    assert earlier in agenda_ids(3) and earlier not in agenda_ids(2) and earlier not in agenda_ids(0)
+
+
+def test_each_letter_caps_its_sections_at_the_setting(db, config):
+    from newsletter.bulletin import bulletin_data
+    from newsletter.letters import letter_composer
+    from newsletter.subscribers import Subscriber
+
+    whole = bulletin_data(db, WEEK, config.settings, config.taxonomy)
+    biggest = max(len(s.items) for s in whole.sections)
+    assert biggest >= 2  # the fixture week has a section to cut
+    reader = Subscriber(1, "anne@example.org", "Anne", [], [])
+    for cap in (1, biggest):
+        settings = config.settings.model_copy(update={"secret": "s", "bulletin": config.settings.bulletin.model_copy(
+            update={"section_cap": cap})})
+        letter = letter_composer(whole, settings)(reader)
+        assert ("de plus)" in letter.text) == (cap < biggest)
+
+
+def test_the_gazetteer_is_a_setting(tmp_path, config_dir):
+    from tests.conftest import run_veille
+
+    settings = config_dir / "settings.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8").replace(
+        str(ROOT / "config" / "gazetteer.json"), str(tmp_path / "absent.json")), encoding="utf-8")
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"id": "1", "title": "Guéret", "text": "La mission locale de Guéret."}\n', encoding="utf-8")
+    result = run_veille("tag", "--jsonl", str(source), "--config", str(config_dir), check=False)
+    assert result.returncode == 1 and "répertoire géographique introuvable" in result.stderr
+    assert str(tmp_path / "absent.json") in result.stderr and "Traceback" not in result.stderr

@@ -123,6 +123,25 @@ def test_temporary_refusal_is_retried(tmp_path, subscribers):
     assert subscribers["sends"].get(("2026-W48", 1))["attempts"] == 2
 
 
+def test_attempts_and_back_off_are_settings(tmp_path, subscribers):
+    import time
+
+    refusals = ["451 4.3.0 try again later"] * 5  # three for the first run, two for the second
+    with Server(tmp_path / "mail", data_failures=refusals) as server:
+        once = server.smtp.model_copy(update={"attempts": 1, "retry_pause": 5.0})
+        started = time.monotonic()
+        report = send_bulletin(subscribers, "2026-W48", compose, once)
+        assert time.monotonic() - started < 4  # one attempt: no pause at all
+        assert [e for e, _ in report.deferred] == ["a@example.org", "b@example.org", "c@example.org"]
+        assert subscribers["sends"].get(("2026-W48", 1))["attempts"] == 1
+        patient = server.smtp.model_copy(update={"attempts": 3, "retry_pause": 0.2})
+        started = time.monotonic()
+        report = send_bulletin(subscribers, "2026-W48", compose, patient)
+        assert time.monotonic() - started >= 0.2 + 0.4  # the pause grows with the attempt number
+        assert len(report.sent) == 3 and report.deferred == []
+        assert subscribers["sends"].get(("2026-W48", 1))["attempts"] == 1 + 3
+
+
 def test_dropped_connection_then_resumed_run(tmp_path, subscribers):
     # The connection drops on the second message, three times: that message is deferred.
     with Server(tmp_path / "mail") as server:
