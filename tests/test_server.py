@@ -267,3 +267,17 @@ def test_plugin_stands_alone_under_a_plain_datasette(tmp_path):
         server.terminate()
         _, errors = server.communicate(timeout=10)
     assert active_subscribers(subscribers) == [], errors
+
+
+@pytest.mark.asyncio
+async def test_a_plugin_that_cannot_read_its_configuration_says_so_plainly(tmp_path, capsys):
+    from datasette.app import Datasette
+
+    open_db(tmp_path / "veille.db").close()
+    datasette = Datasette([str(tmp_path / "veille.db")],
+                          metadata={"plugins": {"veille": {"config": str(tmp_path / "nowhere")}}})
+    response = await datasette.client.get("/-/bulletins")
+    assert response.status_code == 503 and "pas configurée" in response.text
+    assert "nowhere" not in response.text  # no detail of the server's files for a visitor
+    assert "dossier de configuration introuvable" in capsys.readouterr().err
+    assert (await datasette.client.get("/veille/items.json")).status_code == 200  # the archive still serves

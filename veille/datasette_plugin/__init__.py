@@ -32,6 +32,7 @@ import asyncio
 import hmac
 import os
 import re
+import sys
 import weakref
 from dataclasses import dataclass
 from html import escape
@@ -89,11 +90,29 @@ async def _site(datasette) -> Site:
     site = _sites.get(datasette)
     if site is None:
         site = site_from_plugin_config(datasette.plugin_config("veille"))
+        if site.database not in datasette.databases:
+            raise VeilleError(f"Datasette ne sert aucune base « {site.database} » : réglez plugins.veille.database")
         # Create or migrate the archive once, on Datasette's write connection.
         await datasette.get_database(site.database).execute_write_fn(
             lambda conn: migrations.apply(sqlite_utils.Database(conn)), block=True)
         _sites[datasette] = site
     return site
+
+
+def with_site(route):
+    """Give the route the plugin's `Site`; a configuration it cannot read is said on the server's
+    error output, and the visitor gets a plain page without its details."""
+
+    # Not functools.wraps: Datasette reads the signature to choose the arguments it passes.
+    async def wrapper(datasette, request):
+        try:
+            site = await _site(datasette)
+        except VeilleError as e:
+            print(f"veille : configuration du greffon illisible : {e}", file=sys.stderr)
+            return _page("Service indisponible", "<p>La veille n'est pas configurée sur ce serveur.</p>", 503)
+        return await route(datasette, request, site)
+
+    return wrapper
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:
@@ -108,8 +127,8 @@ def _page(title: str, body: str, status: int = 200) -> Response:
 # ------------------------------------------------------------------ unsubscribe
 
 
-async def unsubscribe(datasette, request):
-    site = await _site(datasette)
+@with_site
+async def unsubscribe(datasette, request, site: Site):
     token = request.url_vars["token"]
     confirm = request.method == "POST"
 
@@ -143,8 +162,8 @@ async def unsubscribe(datasette, request):
 _BULLETIN = re.compile(r"^bulletin-\d{4}-W\d{2}\.(html|txt)$")
 
 
-async def bulletins(datasette, request):
-    site = await _site(datasette)
+@with_site
+async def bulletins(datasette, request, site: Site):
     folder = site.bulletins_dir
     files = sorted(folder.glob("bulletin-*.html"), reverse=True) if folder.is_dir() else []
     items = "".join(f'<li><a href="/-/bulletins/{f.name}">{escape(f.stem.removeprefix("bulletin-"))}</a> '
@@ -152,8 +171,8 @@ async def bulletins(datasette, request):
     return _page(f"{site.title} — bulletins", f"<ul>{items}</ul>" if items else "<p>Aucun bulletin pour l'instant.</p>")
 
 
-async def bulletin_file(datasette, request):
-    site = await _site(datasette)
+@with_site
+async def bulletin_file(datasette, request, site: Site):
     name = request.url_vars["name"]
     path = site.bulletins_dir / name
     if not _BULLETIN.match(name) or not path.is_file():
@@ -171,8 +190,8 @@ def _is_curator(request) -> bool:
     return bool(request.actor) and request.actor.get("id") == CURATOR["id"]
 
 
-async def login(datasette, request):
-    site = await _site(datasette)
+@with_site
+async def login(datasette, request, site: Site):
     error = None
     if not site.curator_password:
         error = "La curation est fermée : définissez VEILLE_CURATOR_PASSWORD au lancement du serveur."
@@ -201,10 +220,10 @@ def _tag_list(item, site: Site, gazetteer) -> list[dict]:
             for facet, values in sorted(item.tags.items()) if facet != "region" for value in values]
 
 
-async def curation(datasette, request):
+@with_site
+async def curation(datasette, request, site: Site):
     if not _is_curator(request):
         return Response.redirect("/-/curation/login")
-    site = await _site(datasette)
     settings = site.config.settings
     week, error = request.args.get("week") or current_week(settings.tz), None
     try:
@@ -228,10 +247,10 @@ async def curation(datasette, request):
     return Response.html(html)
 
 
-async def curate_item(datasette, request):
+@with_site
+async def curate_item(datasette, request, site: Site):
     if not _is_curator(request):
         return Response.redirect("/-/curation/login")
-    site = await _site(datasette)
     item_id = int(request.url_vars["item_id"])
     form = await request.post_vars()
     week = form.get("week") or ""
