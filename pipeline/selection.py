@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, tzinfo
 import sqlite_utils
 
 from config.dates import week_bounds, week_of
+from config.schema import Taxonomy
 from pipeline.archive import effective_tags
 
 HIGHLIGHTS = "a-la-une"  # the section of highlighted items, before the natures
@@ -72,6 +73,11 @@ class WeekItem:
         """The line of `veille bulletin plan --json`."""
         return {"id": self.id, "title": self.title, "url": self.url, "nature": self.nature,
                 "in_bulletin": self.in_bulletin, "reason": self.reason, "section": self.section}
+
+
+def section_label(section: str, taxonomy: Taxonomy) -> str:
+    """How the bulletin titles a section: « À la une », or the nature's label."""
+    return "À la une" if section == HIGHLIGHTS else taxonomy.label("nature", section)
 
 
 def in_scope(tags: dict, topical: bool, highlight: bool) -> bool:

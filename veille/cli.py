@@ -372,7 +372,7 @@ def bulletin_plan(config, db_path, week, as_json):
 
     Example: veille bulletin plan --week 2026-W48 --json
     """
-    from pipeline.selection import week_plan
+    from pipeline.selection import section_label, week_plan
 
     week = _week(config, week)
     plan = week_plan(_archive(config, db_path), week, config.settings.tz, config.settings.bulletin.max_age_days)
@@ -380,16 +380,17 @@ def bulletin_plan(config, db_path, week, as_json):
         for item in plan:
             click.echo(json.dumps(item.as_plan_row(), ensure_ascii=False))
         return
-    click.echo(format_plan(week, plan))
+    click.echo(format_plan(week, plan, lambda section: section_label(section, config.taxonomy)))
 
 
-def format_plan(week: str, plan) -> str:
-    """One line per item: in (section) or out (reason), id, title."""
+def format_plan(week: str, plan, label) -> str:
+    """One line per item: in (its section's title) or out (why), id, title."""
     inside = sum(1 for item in plan if item.in_bulletin)
     lines = [f"Semaine {week} : {len(plan)} article(s) collecté(s), {inside} dans le bulletin."]
+    width = max((len(label(i.section)) + 19 if i.in_bulletin else len(i.reason) + 16 for i in plan), default=0)
     for item in plan:
-        decision = f"dans le bulletin ({item.section})" if item.in_bulletin else f"hors bulletin : {item.reason}"
-        lines.append(f"  #{item.id:<6} {decision:<42} {item.title}")
+        decision = f"dans le bulletin ({label(item.section)})" if item.in_bulletin else f"hors bulletin : {item.reason}"
+        lines.append(f"  #{item.id:<6} {decision:<{width}}  {item.title}")
     return "\n".join(lines)
 
 

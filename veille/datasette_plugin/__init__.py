@@ -49,6 +49,7 @@ from newsletter.subscribers import open_subscribers_db, unsubscribe_by_token
 from pipeline.archive import migrations
 from pipeline.curation import curate, curation_queue
 from pipeline.places import load_gazetteer
+from pipeline.selection import section_label
 from pipeline.urls import is_web_url
 
 
@@ -235,6 +236,7 @@ async def curation(datasette, request, site: Site):
     gazetteer = load_gazetteer(site.config.gazetteer_path)
     rows = [{"item": item, "safe_url": item.url if is_web_url(item.url) else None,
              "published": (item.published_at or "")[:10], "excerpt": item.text[:400],
+             "section": section_label(item.section, site.config.taxonomy) if item.in_bulletin else None,
              "tag_list": _tag_list(item, site, gazetteer)} for item in items]
     taxonomy = site.config.taxonomy
     options = [(FACET_LABELS[facet], [(f"{facet}:{slug}", entry.label) for slug, entry in getattr(taxonomy, facet).items()])
