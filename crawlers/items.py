@@ -21,6 +21,7 @@ class Article:
     link_url: str | None = None      # canonical form of the followed link (CanonicalUrlPipeline)
     content_hash: str | None = None  # FingerprintPipeline
     signature: bytes | None = None   # MinHash of the text, for near-duplicates (FingerprintPipeline)
+    cluster_id: int | None = None    # near-duplicate cluster it joins, if any (DuplicatesPipeline)
 
     def __repr__(self) -> str:  # short: Scrapy logs items on errors
         return f"Article({self.source_id!r}, {self.raw_url!r})"

@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred
 
 from crawlers.spiders.sources import KNOWN_ARTICLE
 from pipeline.archive import open_db
+from pipeline.storage import find_validators, is_known_article
 from pipeline.urls import canonical_url
 
 
@@ -53,17 +54,17 @@ class _ArchiveMiddleware:
 class ConditionalGetMiddleware(_ArchiveMiddleware):
     """Send back the ETag / Last-Modified of feeds, listings and sitemaps.
 
-    New validators are only put in `request.meta["validators"]`: the archive pipeline stores them
-    once the whole source has been collected, so that an interrupted crawl is completed next time
-    instead of being answered 304. A 304 reaches the spider (handle_httpstatus_list), which reads
-    it as "nothing new". Articles are not revalidated: a known article is never fetched again.
+    New validators are only put in `request.meta["validators"]`: the spider keeps them in the
+    source's run, and `RunRecorder` stores them once the whole source has been collected, so that
+    an interrupted crawl is completed next time instead of being answered 304. A 304 reaches the
+    spider (handle_httpstatus_list), which reads it as "nothing new". Articles are not
+    revalidated: a known article is never fetched again.
     """
 
     def process_request(self, request):
         if request.meta.get("kind") in (None, "article"):
             return None
-        row = self.db.execute("SELECT etag, last_modified FROM http_validators WHERE url = ?",
-                              [request.url]).fetchone()
+        row = find_validators(self.db, request.url)
         if row:
             if row[0]:
                 request.headers.setdefault(b"If-None-Match", row[0].encode("latin-1"))
@@ -92,7 +93,6 @@ class KnownArticlesMiddleware(_ArchiveMiddleware):
             url = canonical_url(request.url)
         except ValueError:
             return None
-        if self.db.execute("SELECT 1 FROM items WHERE link_url = ? OR url = ? LIMIT 1", [url, url]).fetchone() or \
-                self.db.execute("SELECT 1 FROM duplicates WHERE url = ?", [url]).fetchone():
+        if is_known_article(self.db, url):
             raise IgnoreRequest(KNOWN_ARTICLE)
         return None

@@ -4,7 +4,10 @@
 2. FingerprintPipeline: content hash and MinHash signature (pure computation);
 3. DuplicatesPipeline: an exact copy of an archived article is dropped (and remembered as
    « aussi publié par »); a near-duplicate joins that article's cluster;
-4. ArchivePipeline: store the article; record each source's run and the crawl's figures.
+4. ArchivePipeline: store the article (an article already archived is dropped).
+
+Each stores through `pipeline.storage`; none writes SQL itself. Source runs and the crawl's figures
+are recorded by `crawlers.runs.RunRecorder`, not here.
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import DropItem
 
 from crawlers.items import Article
-from crawlers.runs import OK
-from crawlers.spiders.sources import source_done
-from config.dates import utcnow
-from pipeline.archive import insert_item, open_db
+from crawlers.spiders.sources import KNOWN_ARTICLE
+from pipeline.archive import open_db
 from pipeline.neardup import NearDuplicateIndex, from_bytes, signature, to_bytes
+from pipeline.storage import find_original, save_article, save_cluster, save_duplicate
 from pipeline.text import content_hash
 from pipeline.urls import canonical_url
 
@@ -80,110 +82,75 @@ class FingerprintPipeline(_Timed):
         return item
 
 
-class DuplicatesPipeline(_Timed):
-    """Drop exact copies of an archived article (remembered for « aussi publié par »); put
-    near-duplicates in the cluster of the article they copy."""
+class _ArchivePipelineBase(_Timed):
+    """A pipeline with its own connection to the archive, open while the spider is."""
 
-    def __init__(self, crawler, db_path: str):
-        self.crawler, self.db_path = crawler, db_path
-        self.stats = crawler.stats
+    def __init__(self, stats, db_path: str):
+        self.stats, self.db_path = stats, db_path
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler, crawler.settings["VEILLE_DB"])
+        return cls(crawler.stats, crawler.settings["VEILLE_DB"])
 
     def open_spider(self) -> None:
         self.db = open_db(self.db_path)
-        self.index = NearDuplicateIndex.load(self.db)
 
     def close_spider(self) -> None:
         self.db.close()
 
-    def process_item(self, item: Article) -> Article:
-        started = time.process_time()
-        item.cluster_id = None
-        if item.content_hash:
-            original = self.db.execute("SELECT id, url FROM items WHERE content_hash = ? LIMIT 1",
-                                       [item.content_hash]).fetchone()
-            if original and original[1] != item.url:
-                self.db["duplicates"].upsert(
-                    {"url": item.url, "item_id": original[0], "source_id": item.source_id, "seen_at": utcnow()},
-                    pk="url")
-                self._add_cpu(started)
-                raise DropItem(f"copie exacte de l'article n°{original[0]}")
-        if item.signature:
-            minhash = from_bytes(item.signature)
-            for url in self.index.match(minhash):
-                row = self.db.execute("SELECT id, cluster_id FROM items WHERE url = ?", [url]).fetchone()
-                if row and url != item.url:
-                    item.cluster_id = row[1] or row[0]
-                    if row[1] is None:
-                        self.db.execute("UPDATE items SET cluster_id = id WHERE id = ?", [row[0]])
-                    break
-            self.index.add(item.url, minhash)
-        self._add_cpu(started)
-        return item
 
-
-class ArchivePipeline(_Timed):
-    """Store new articles (one row per canonical URL) and each source's run as it ends."""
-
-    def __init__(self, crawler, db_path: str):
-        self.crawler, self.db_path = crawler, db_path
-        self.stats = crawler.stats
-        crawler.signals.connect(self.record_run, signal=source_done)
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler, crawler.settings["VEILLE_DB"])
+class DuplicatesPipeline(_ArchivePipelineBase):
+    """Drop exact copies of an archived article (remembered for « aussi publié par »); put
+    near-duplicates in the cluster of the article they copy."""
 
     def open_spider(self) -> None:
-        self.db = open_db(self.db_path)
-        self.cpu_at_start = time.process_time()
+        super().open_spider()
+        self.index = NearDuplicateIndex.load(self.db)
+
+    def process_item(self, item: Article) -> Article:
+        started = time.process_time()
+        try:
+            self._drop_exact_copy(item)
+            item.cluster_id = self._cluster(item)
+        finally:
+            self._add_cpu(started)
+        return item
+
+    def _drop_exact_copy(self, item: Article) -> None:
+        original = find_original(self.db, item.content_hash) if item.content_hash else None
+        if original and original[1] != item.url:
+            save_duplicate(self.db, item.url, original[0], item.source_id)
+            raise DropItem(f"copie exacte de l'article n°{original[0]}")
+
+    def _cluster(self, item: Article) -> int | None:
+        """The cluster of the first archived near-duplicate, if any; the article joins the index
+        either way, so that later articles of this crawl are compared with it too."""
+        if not item.signature:
+            return None
+        minhash = from_bytes(item.signature)
+        cluster_id = None
+        for url in self.index.match(minhash):
+            if url != item.url:
+                cluster_id = save_cluster(self.db, url)
+                if cluster_id is not None:
+                    break
+        self.index.add(item.url, minhash)
+        return cluster_id
+
+
+class ArchivePipeline(_ArchivePipelineBase):
+    """Store new articles (one row per canonical URL), with their MinHash signature.
+
+    Must come last: an article it returns is stored as new, and Scrapy's `item_scraped` signal,
+    which follows, is what the spider counts as its source's `items_new`. An article whose URL is
+    already archived is dropped instead (nothing is written, nothing counted).
+    """
 
     def process_item(self, item: Article) -> Article:
         started = time.process_time()
         row = {column: getattr(item, column) for column in ITEM_COLUMNS}
-        with self.db.atomic():
-            item_id = insert_item(self.db, row)
-            if item_id is not None and item.signature:
-                self.db["minhashes"].insert({"item_id": item_id, "signature": item.signature})
-        if item_id is not None:
-            self.crawler.spider.runs[item.source_id].items_new += 1
+        item_id = save_article(self.db, row, item.signature)
         self._add_cpu(started)
+        if item_id is None:
+            raise DropItem(KNOWN_ARTICLE)
         return item
-
-    def record_run(self, run) -> None:
-        """A source has ended: write its run and its page errors now (a killed crawl keeps them)."""
-        with self.db.atomic():
-            self.db.execute("DELETE FROM source_runs WHERE crawl_id = ? AND source_id = ?",
-                            [run.crawl_id, run.source_id])
-            self.db["source_runs"].insert(run.as_row())
-            self.db.execute("DELETE FROM page_errors WHERE crawl_id = ? AND source_id = ?",
-                            [run.crawl_id, run.source_id])
-            self.db["page_errors"].insert_all(
-                [{"crawl_id": run.crawl_id, "source_id": run.source_id, "at": utcnow(), **error}
-                 for error in run.page_errors])
-            if run.status == OK:
-                self.db["http_validators"].upsert_all(
-                    [{**v, "updated_at": utcnow()} for v in run.validators], pk="url")
-
-    def close_spider(self) -> None:
-        spider = self.crawler.spider
-        for run in spider.runs.values():  # final counts (items of a source's last page are now stored)
-            run.finished_at = run.finished_at or utcnow()
-            self.record_run(run)
-        stats = self.stats.get_stats()
-        self.db["crawls"].upsert({
-            "id": spider.crawl_id,
-            "started_at": stats.get("start_time").isoformat() if stats.get("start_time") else None,
-            "finished_at": utcnow(),
-            "sources": len(spider.runs),
-            "requests": stats.get("downloader/request_count", 0),
-            "responses": stats.get("downloader/response_count", 0),
-            "bytes": stats.get("downloader/response_bytes", 0),
-            "items_new": sum(r.items_new for r in spider.runs.values()),
-            "cpu_seconds": time.process_time() - self.cpu_at_start,
-            "cpu_seconds_veille": stats.get("veille/cpu_seconds", 0.0),
-        }, pk="id")
-        self.db.close()

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from scrapy.crawler import CrawlerProcess
 
-from crawlers.runs import SourceRun
+from crawlers.runs import SourceRun, source_done
 from crawlers.settings import scrapy_settings
-from crawlers.spiders.sources import SourcesSpider, source_done
+from crawlers.spiders.sources import SourcesSpider
 from config.dates import utcnow
 from pipeline.archive import open_db, sync_sources
+from pipeline.storage import find_crawl, find_source_runs
 from config.schema import DEFAULT_TIMEZONE, CrawlSettings, Source
 
 
@@ -31,17 +32,15 @@ def run_crawl(
     on_source_done: Callable[[SourceRun], None] | None = None,
     timezone: str = DEFAULT_TIMEZONE,
 ) -> tuple[list[dict], dict]:
-    """Collect the enabled `sources`; return this crawl's source_runs rows and its crawls row."""
+    """Collect the enabled `sources`; return this crawl's source_runs rows and its crawls row.
+
+    The crawl writes its runs itself (`crawlers.runs.RunRecorder`); they are only read back here,
+    once, for the caller's report.
+    """
     enabled = [s for s in sources if s.enabled]
     crawl_id = new_crawl_id()
     db = open_db(db_path)
     sync_sources(db, sources)
-    with db.atomic():
-        # Runs left "running" by a crawl that was killed say so; their sources are collected again now.
-        db.execute("UPDATE source_runs SET status = 'interrupted', error = 'collecte interrompue' "
-                   "WHERE status = 'running'")
-        db["source_runs"].insert_all(
-            [{**SourceRun(crawl_id, s.id, status="running").as_row()} for s in enabled])
     db.close()
     if enabled:
         process = CrawlerProcess(scrapy_settings(crawl, db_path, timezone))
@@ -52,7 +51,7 @@ def run_crawl(
         process.crawl(crawler, sources=enabled, crawl_id=crawl_id)
         process.start()
     db = open_db(db_path)
-    rows = list(db["source_runs"].rows_where("crawl_id = ?", [crawl_id], order_by="source_id"))
-    figures = next(db["crawls"].rows_where("id = ?", [crawl_id]), {"id": crawl_id, "finished_at": utcnow()})
+    rows = find_source_runs(db, crawl_id)
+    figures = find_crawl(db, crawl_id) or {"id": crawl_id, "finished_at": utcnow()}
     db.close()
     return rows, figures

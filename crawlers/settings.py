@@ -44,6 +44,8 @@ def scrapy_settings(crawl: CrawlSettings, db_path: Path | str, timezone: str = D
             # Between robots.txt and the HTTP layer: sees the final request, and 304s before retries.
             "crawlers.middlewares.ConditionalGetMiddleware": 560,
         },
+        # Writes each source's run as the crawl opens and as the source ends, and the crawl's figures.
+        "EXTENSIONS": {"crawlers.runs.RunRecorder": 0},
         "ITEM_PIPELINES": {
             "crawlers.pipelines.CanonicalUrlPipeline": 100,
             "crawlers.pipelines.FingerprintPipeline": 200,

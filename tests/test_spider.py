@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from scrapy import signals
+from scrapy.exceptions import DropItem
 from scrapy.http import HtmlResponse, Request, Response, XmlResponse
 from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
@@ -107,3 +109,22 @@ def test_broken_sitemaps_are_parse_errors(body):
                     request=Request("https://ville.example/sitemap.xml", meta={"source_id": "s", "kind": "sitemap"}))
     assert list(spider.parse_sitemap(page)) == []
     assert spider.runs["s"].status == "parse_error"
+
+
+def test_a_source_ends_once_its_articles_have_left_the_pipelines():
+    """Scrapy runs a callback to its end before its items go through the pipelines: the source's
+    run must stay open until each article is stored (item_scraped) or dropped (item_dropped)."""
+    spider, done = make_spider(type="rss", url="https://ville.example/flux.xml", links=None)
+    spider._pending["s"] = 1
+    body = """<?xml version="1.0"?><rss version="2.0"><channel><title>Ville</title>
+      <item><title>Forum</title><link>https://ville.example/forum.html</link><description>Forum.</description></item>
+      <item><title>AAP</title><link>https://ville.example/aap.html</link><description>AAP.</description></item>
+      </channel></rss>"""
+    first, second = spider.parse_feed(response(XmlResponse, "https://ville.example/flux.xml", body, "feed"))
+    assert done == []  # the feed's callback has ended, its two articles have not
+    spider.crawler.signals.send_catch_log(signals.item_scraped, item=first, response=None, spider=spider)
+    assert done == []
+    spider.crawler.signals.send_catch_log(signals.item_dropped, item=second, response=None, spider=spider,
+                                          exception=DropItem("déjà archivé"))
+    assert [r.source_id for r in done] == ["s"]
+    assert (done[0].items_seen, done[0].items_new) == (2, 1)

@@ -8,8 +8,12 @@
 Requests carry `meta["source_id"]` and `meta["kind"]` (feed, listing, sitemap, article):
 middlewares use them for conditional GET (not articles) and to skip articles already archived.
 An article linked by several sources in one crawl is requested once, by the first.
-Each source's outcome is a `SourceRun`; when a source's last request ends, the spider sends
-the `source_done` signal (the archive pipeline records it).
+Each source's outcome is a `SourceRun`, owned by the spider. A source is open while one of its
+requests or one of its articles is pending: an article counts from the moment it is yielded until
+Scrapy's `item_scraped` (stored as new: `items_new`), `item_dropped` (a copy, already archived)
+or `item_error` signal. Scrapy pulls a callback's output ahead of the item pipelines (up to
+CONCURRENT_ITEMS at once), so a callback's end comes before its last articles are stored; only
+once both have ended does the spider send `source_done` (`RunRecorder` records the run then).
 """
 
 from __future__ import annotations
@@ -30,13 +34,11 @@ from twisted.python.failure import Failure
 
 from crawlers.feeds import FeedError, parse_feed
 from crawlers.items import Article
-from crawlers.runs import ERROR, NOT_HTML, PARSE_ERROR, SourceRun, describe_failure
+from crawlers.runs import ERROR, NOT_HTML, PARSE_ERROR, SourceRun, describe_failure, source_done
 from config.dates import utcnow
 from pipeline.extract import UnreadableDocument, decode_html, extract_article, extract_pdf
 from pipeline.urls import is_web_url
 from config.schema import DEFAULT_TIMEZONE, Source
-
-source_done = object()  # signal: a source's last request has ended (kwargs: run)
 
 MAX_SITEMAP_ARTICLES = 200  # newest first; a sitemap can list a whole site's history
 MAX_SITEMAP_CHILDREN = 20
@@ -88,8 +90,22 @@ class SourcesSpider(scrapy.Spider):
             self._articles_requested.add(url)
             yield self._request(source_id, url, self.parse_article, "article", fallback=fallback)
 
+    def _item(self, article: Article) -> Article:
+        """An article on its way to the item pipelines: its source stays open until it comes out."""
+        self._pending[article.source_id] += 1
+        return article
+
+    def item_stored(self, item: Article) -> None:
+        """item_scraped: the archive pipeline stored the article as new (it drops the others)."""
+        self.runs[item.source_id].items_new += 1
+        self._end(item.source_id)
+
+    def item_left(self, item: Article) -> None:
+        """item_dropped or item_error: the article is not new (a copy, already archived) or failed."""
+        self._end(item.source_id)
+
     def _end(self, source_id: str) -> None:
-        """One request of the source has ended; the last one closes the source's run."""
+        """One request or article of the source has ended; the last one closes the source's run."""
         self._pending[source_id] -= 1
         if self._pending[source_id] == 0:
             run = self.runs[source_id]
@@ -101,6 +117,9 @@ class SourcesSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.tz = ZoneInfo(crawler.settings.get("VEILLE_TIMEZONE") or DEFAULT_TIMEZONE)
         crawler.signals.connect(spider.callback_failed, signal=signals.spider_error)
+        crawler.signals.connect(spider.item_stored, signal=signals.item_scraped)
+        crawler.signals.connect(spider.item_left, signal=signals.item_dropped)
+        crawler.signals.connect(spider.item_left, signal=signals.item_error)
         return spider
 
     def callback_failed(self, failure: Failure, response, spider) -> None:
@@ -133,7 +152,7 @@ class SourcesSpider(scrapy.Spider):
                 if source.fetch_full and is_web_url(article.raw_url):
                     yield from self._article_requests(run.source_id, article.raw_url, fallback=article)
                 else:
-                    yield article
+                    yield self._item(article)
         self._end(run.source_id)
 
     def parse_listing(self, response):
@@ -197,19 +216,19 @@ class SourcesSpider(scrapy.Spider):
             except UnreadableDocument as e:
                 run.add_page_error(response.url, PARSE_ERROR, str(e) + (" : texte du flux conservé" if fallback else ""))
                 if fallback:
-                    yield fallback
+                    yield self._item(fallback)
             else:
-                yield self._article(run, response, document, fallback, feed_title_first=True)
+                yield self._item(self._article(run, response, document, fallback, feed_title_first=True))
         elif not _is_html(content_type, response.body):
             kind = content_type.split(";")[0] or "type inconnu"
             if fallback:
                 run.add_page_error(response.url, NOT_HTML, f"document non HTML ({kind}) : texte du flux conservé")
-                yield fallback  # the feed's own text stands in for the page
+                yield self._item(fallback)  # the feed's own text stands in for the page
             else:
                 run.add_page_error(response.url, NOT_HTML, f"document non HTML ({kind}) : non extrait")
         else:
             page = extract_article(decode_html(response.body, content_type), response.url, self.tz)
-            yield self._article(run, response, page, fallback)
+            yield self._item(self._article(run, response, page, fallback))
         self.crawler.stats.inc_value("veille/cpu_seconds", time.process_time() - started)
         self._end(run.source_id)
 
@@ -245,7 +264,7 @@ class SourcesSpider(scrapy.Spider):
                 run.add_page_error(request.url, status, message, http_status)
                 fallback = request.meta.get("fallback")
                 if fallback:
-                    yield fallback
+                    yield self._item(fallback)
         elif request.meta.get("page", 1) == 1 and request.meta.get("depth_in_index", 0) == 0:
             run.fail(status, message, http_status)
         else:
