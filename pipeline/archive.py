@@ -204,10 +204,6 @@ def insert_item(db: sqlite_utils.Database, item: dict) -> int | None:
     return cursor.lastrowid if cursor.rowcount == 1 else None
 
 
-def record_source_run(db: sqlite_utils.Database, run: dict) -> None:
-    db["source_runs"].insert(run)
-
-
 # ---------------------------------------------------------------------- reads
 
 

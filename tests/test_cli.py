@@ -10,7 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pipeline.archive import insert_item, open_db, record_source_run
+from pipeline.archive import insert_item, open_db
 from tests.conftest import run_veille, write_sources
 from veille.cli import cli
 
@@ -124,9 +124,9 @@ def test_sources_shows_health(config_dir, archive, mockserver):
         {"id": "neuve", "name": "Neuve", "type": "rss", "url": f"{mockserver}/presse-test/feed.xml"},
         {"id": "off", "name": "Off", "type": "rss", "url": f"{mockserver}/presse-test/feed.xml", "enabled": False},
     ])
-    record_source_run(db, {"crawl_id": "c1", "source_id": "s", "started_at": "2026-11-24T10:00:00+00:00",
+    db["source_runs"].insert({"crawl_id": "c1", "source_id": "s", "started_at": "2026-11-24T10:00:00+00:00",
                            "status": "ok", "items_seen": 2, "items_new": 2})
-    record_source_run(db, {"crawl_id": "c1", "source_id": "cassee", "started_at": "2026-11-24T10:00:00+00:00",
+    db["source_runs"].insert({"crawl_id": "c1", "source_id": "cassee", "started_at": "2026-11-24T10:00:00+00:00",
                            "status": "http_error", "http_status": 500, "error": "réponse HTTP 500"})
     result = invoke("sources", "--config", str(config_dir), "--json")
     health = {h["id"]: h for h in map(json.loads, result.output.splitlines())}

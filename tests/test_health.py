@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from pipeline.archive import insert_item, open_db, record_source_run
+from pipeline.archive import insert_item, open_db
 from pipeline.health import source_health
 from config.schema import Source
 
@@ -23,7 +23,7 @@ def add_items(db, source_id, days_ago):
 
 
 def ok_run(db, source_id, days_ago=0):
-    record_source_run(db, {"crawl_id": f"c{days_ago}", "source_id": source_id, "status": "ok",
+    db["source_runs"].insert({"crawl_id": f"c{days_ago}", "source_id": source_id, "status": "ok",
                            "started_at": (NOW - timedelta(days=days_ago)).isoformat()})
 
 
@@ -34,7 +34,7 @@ def test_health_states(tmp_path):
     add_items(db, "mensuel", [10, 40])                              # a slow rhythm: 10 days is normal
     for source_id in ("quotidien", "muet", "mensuel", "vide"):
         ok_run(db, source_id)
-    record_source_run(db, {"crawl_id": "c0", "source_id": "cassee", "status": "timeout", "error": "délai",
+    db["source_runs"].insert({"crawl_id": "c0", "source_id": "cassee", "status": "timeout", "error": "délai",
                            "started_at": NOW.isoformat()})
     health = {h.id: h for h in source_health(db, [source("quotidien"), source("muet"), source("mensuel"),
                                                   source("vide"), source("cassee"), source("jamais"),
