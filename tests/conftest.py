@@ -58,3 +58,26 @@ def run_veille(*args: str, check: bool = True, timeout: float = 120, env: dict |
     if check and result.returncode != 0:
         raise AssertionError(f"veille {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, for a server started by a test."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float = 15) -> None:
+    """Return once a server listens on 127.0.0.1:`port`; fail the test after `seconds`."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")

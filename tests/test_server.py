@@ -9,7 +9,7 @@ import pytest
 from newsletter.subscribers import active_subscribers, add_subscriber, open_subscribers_db
 from newsletter.unsubscribe import unsubscribe_token
 from pipeline.archive import insert_item, open_db
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, wait_for_port
 from config.loading import load_config
 from veille.server import make_datasette
 
@@ -163,10 +163,8 @@ async def test_curation_is_closed_without_a_password(site):
 
 def test_curator_works_in_a_real_browser(tmp_path):
     """`veille serve` in a subprocess, driven by headless Chromium: log in, put an item "À la une"."""
-    import socket
     import subprocess
     import sys
-    import time
 
     from playwright.sync_api import sync_playwright
 
@@ -179,20 +177,14 @@ def test_curator_works_in_a_real_browser(tmp_path):
                             "title": "Le PLIE de Bordeaux accompagne les jeunes", "text": "Le PLIE accompagne.",
                             "first_seen_at": "2026-11-24T10:00:00+00:00"})
     tag_items(db, config.taxonomy)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "veille", "serve", "--db", str(tmp_path / "veille.db"), "--port", str(port),
          "--subscribers-db", str(tmp_path / "subscribers.db"), "--bulletins", str(tmp_path / "bulletins")],
         cwd=ROOT, env={**__import__("os").environ, "VEILLE_SECRET": SECRET, "VEILLE_CURATOR_PASSWORD": "mdp"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+        wait_for_port(port)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
@@ -214,10 +206,8 @@ def test_plugin_stands_alone_under_a_plain_datasette(tmp_path):
     """`datasette veille.db -m metadata.json`, not `veille serve`: the plugin is found through its entry
     point and configured through Datasette's plugin configuration, secrets from the environment."""
     import json
-    import socket
     import subprocess
     import sys
-    import time
     import urllib.error
     import urllib.request
 
@@ -231,9 +221,7 @@ def test_plugin_stands_alone_under_a_plain_datasette(tmp_path):
         "bulletins": str(tmp_path / "bulletins"),
         "secret": {"$env": "PLAIN_DATASETTE_SECRET"}, "curator_password": {"$env": "PLAIN_DATASETTE_PASSWORD"}}}}
     (tmp_path / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("VEILLE_")}
     server = subprocess.Popen(
         [sys.executable, "-m", "datasette", str(tmp_path / "veille.db"), "-m", str(tmp_path / "metadata.json"),
@@ -250,11 +238,7 @@ def test_plugin_stands_alone_under_a_plain_datasette(tmp_path):
             return e.code, e.read().decode()
 
     try:
-        for _ in range(150):
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+        wait_for_port(port)
         status, page = fetch("/-/curation/login")
         assert status == 200 and 'name="password"' in page and "La curation est fermée" not in page
         status, page = fetch(f"/-/unsubscribe/{token}")
