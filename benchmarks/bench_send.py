@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from pydantic import SecretStr
 
 from zoneinfo import ZoneInfo
 
@@ -84,7 +85,7 @@ def run() -> None:
                                rng.sample(departements, rng.choice([0, 0, 1, 2])), rng.sample(THEMES, rng.choice([0, 0, 1])))
         server, port = smtp_server()
         settings = config.settings.model_copy(update={
-            "secret": "bench",
+            "secret": SecretStr("bench"),
             "smtp": config.settings.smtp.model_copy(update={
                 "host": "127.0.0.1", "port": port, "tls": "none", "rate_per_second": 1e6})})
         try:

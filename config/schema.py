@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from cssselect import GenericTranslator, SelectorError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 DEFAULT_TIMEZONE = "Europe/Paris"
@@ -221,7 +221,7 @@ class SmtpSettings(_Strict):
     host: str = "localhost"
     port: Annotated[int, Field(ge=1, le=65535)] = 25
     user: str = ""
-    password: str = ""
+    password: SecretStr = SecretStr("")  # masked in every repr, log and error page
     tls: Literal["none", "starttls", "ssl"] = "none"
     from_: Annotated[str, Field(alias="from")] = "Veille <veille@localhost>"
     rate_per_second: Annotated[float, Field(gt=0)] = 5
@@ -259,7 +259,7 @@ class Settings(_Strict):
     paths: Paths = Paths()
     timezone: str = DEFAULT_TIMEZONE  # weeks, dates in the bulletin and of the sources, the schedule
     public_url: str = "http://localhost:8001"
-    secret: str = ""
+    secret: SecretStr = SecretStr("")  # signs unsubscribe links; masked in every repr and log
     curator_password: str = ""  # opens the curation pages of `veille serve`; empty: they stay closed
     crawl: CrawlSettings = CrawlSettings()
     smtp: SmtpSettings = SmtpSettings()

@@ -17,14 +17,15 @@ from config.errors import VeilleError
 def letter_composer(bulletin: Bulletin, settings: Settings,
                     gazetteer: Gazetteer | None = None) -> Callable[[Subscriber], Letter]:
     """Refuses at once (before any message) when no secret can sign the unsubscribe links."""
-    if not settings.secret:
+    secret = settings.secret.get_secret_value()
+    if not secret:
         raise VeilleError("VEILLE_SECRET (ou « secret » dans settings.yaml) manque : "
                           "les liens de désabonnement doivent être signés ; rien n'a été envoyé")
     labels = (gazetteer or load_gazetteer()).region_departements
     sender = parseaddr(settings.smtp.from_)[1]
 
     def compose(subscriber: Subscriber) -> Letter:
-        token = unsubscribe_token(settings.secret, subscriber.id, subscriber.email)
+        token = unsubscribe_token(secret, subscriber.id, subscriber.email)
         url = unsubscribe_url(settings.public_url, token)
         copy = capped(personalise(bulletin, subscriber.departements, subscriber.themes, labels),
                       settings.bulletin.section_cap)

@@ -74,7 +74,7 @@ def open_smtp(smtp: SmtpSettings) -> smtplib.SMTP:
             if smtp.tls == "starttls":
                 client.starttls()
         if smtp.user:
-            client.login(smtp.user, smtp.password)
+            client.login(smtp.user, smtp.password.get_secret_value())
         return client
     except (OSError, smtplib.SMTPException) as e:
         raise SmtpConnectionError(

@@ -8,6 +8,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr
 
 from config.dates import current_week, parse_week, week_bounds
 from newsletter.bulletin import build_bulletin, summarize
@@ -370,7 +371,7 @@ def test_each_letter_caps_its_sections_at_the_setting(db, config):
     assert biggest >= 2  # the fixture week has a section to cut
     reader = Subscriber(1, "anne@example.org", "Anne", [], [])
     for cap in (1, biggest):
-        settings = config.settings.model_copy(update={"secret": "s", "bulletin": config.settings.bulletin.model_copy(
+        settings = config.settings.model_copy(update={"secret": SecretStr("s"), "bulletin": config.settings.bulletin.model_copy(
             update={"section_cap": cap})})
         letter = letter_composer(whole, settings)(reader)
         assert ("de plus)" in letter.text) == (cap < biggest)

@@ -164,8 +164,11 @@ def test_settings_defaults_and_env_overrides(tmp_path):
                                     "VEILLE_SMTP_USER": "u", "VEILLE_SMTP_PASSWORD": "p",
                                     "VEILLE_SMTP_HOST": "smtp.example.org"})
     assert (settings.smtp.host, settings.smtp.port, settings.smtp.tls) == ("smtp.example.org", 2525, "starttls")
-    assert (settings.smtp.user, settings.smtp.password, settings.smtp.from_) == ("u", "p", "Veille <v@example.org>")
-    assert (settings.secret, settings.public_url) == ("s3cret", "https://veille.example.org")
+    assert (settings.smtp.user, settings.smtp.password.get_secret_value(), settings.smtp.from_) == (
+        "u", "p", "Veille <v@example.org>")
+    assert (settings.secret.get_secret_value(), settings.public_url) == ("s3cret", "https://veille.example.org")
+    # Secrets never show in a repr, a log line or a traceback's locals.
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings) and "'p'" not in repr(settings.smtp)
     assert settings.crawl.timeout == 30 and settings.crawl.max_size_mb == 10 and settings.crawl.obey_robots
 
 

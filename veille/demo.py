@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import yaml
+from pydantic import SecretStr
 
 from config.dates import current_week
 from config.errors import VeilleError
@@ -62,7 +63,7 @@ def _empty(out_dir: Path) -> None:
 def demo_settings(settings: Settings, out_dir: Path, smtp_host: str, smtp_port: int) -> Settings:
     """The configured settings, with the demo's own paths, secret, loopback politeness and SMTP server."""
     return settings.model_copy(update={
-        "secret": secrets.token_hex(16),  # its own, never the configured one: the demo prints it
+        "secret": SecretStr(secrets.token_hex(16)),  # its own, never the configured one: the demo prints it
         "paths": settings.paths.model_copy(update={
             "db": str(out_dir / "veille.db"), "subscribers_db": str(out_dir / "subscribers.db"),
             "bulletins": str(out_dir / "bulletins")}),
@@ -132,7 +133,7 @@ def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, 
     echo(f"  messages (.eml) : {out_dir / 'mail'} ({len(result['messages'])} message(s))")
     echo(f"  archive         : {result['db']}")
     echo(f"  sélection       : .venv/bin/veille bulletin plan --db {result['db']} --week {result['week']}")
-    echo(f"Pour parcourir l'archive (et essayer les liens de désabonnement) : VEILLE_SECRET={settings.secret} "
+    echo(f"Pour parcourir l'archive (et essayer les liens de désabonnement) : VEILLE_SECRET={settings.secret.get_secret_value()} "
          f".venv/bin/veille serve --db {result['db']} --subscribers-db {out_dir / 'subscribers.db'} "
          f"--bulletins {out_dir / 'bulletins'}")
     return result

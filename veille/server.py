@@ -59,7 +59,7 @@ def make_datasette(config: Config, db_path: Path | str, subscribers_db: Path | s
     metadata["plugins"] = {"veille": plugin_config(config, db_path.stem, subscribers_db, bulletins_dir)}
     return Datasette([str(db_path)], metadata=metadata,
                      settings={"default_page_size": 50, "sql_time_limit_ms": 3000},
-                     secret=config.settings.secret or None)
+                     secret=config.settings.secret.get_secret_value() or None)
 
 
 def serve(datasette: Datasette, host: str, port: int) -> None:

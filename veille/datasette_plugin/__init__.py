@@ -82,7 +82,7 @@ def site_from_plugin_config(plugin_config: dict | None) -> Site:
         database=options.get("database") or "veille",
         subscribers_db=config.path(options.get("subscribers_db") or settings.paths.subscribers_db),
         bulletins_dir=config.path(options.get("bulletins") or settings.paths.bulletins),
-        secret=options.get("secret") or settings.secret,
+        secret=options.get("secret") or settings.secret.get_secret_value(),
         curator_password=options.get("curator_password") or settings.curator_password,
     )
 
