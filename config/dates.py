@@ -27,15 +27,34 @@ def utcnow() -> str:
 # ----------------------------------------------------------------------- weeks
 
 
+FIRST_YEAR, LAST_YEAR = 1990, 2100  # weeks and days outside are typing mistakes
+DAY_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def parse_week(week: str) -> date:
     """Monday of an ISO week written YYYY-Www."""
     match = WEEK_FORMAT.match(week or "")
     if not match:
         raise VeilleError(f"semaine invalide « {week} » : format attendu AAAA-Sss, par exemple 2026-W48")
+    if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+        raise VeilleError(f"semaine « {week} » hors des années {FIRST_YEAR} à {LAST_YEAR}")
     try:
         return date.fromisocalendar(int(match[1]), int(match[2]), 1)
     except ValueError:
         raise VeilleError(f"la semaine « {week} » n'existe pas") from None
+
+
+def parse_day(value: str, what: str = "date") -> date:
+    """A day written strictly YYYY-MM-DD (Python also reads 20261201 and 2026-W48-1: refused here)."""
+    if not DAY_FORMAT.match(value or ""):
+        raise VeilleError(f"{what} : date invalide « {value} » (format AAAA-MM-JJ, par exemple 2026-12-01)")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise VeilleError(f"{what} : la date « {value} » n'existe pas") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise VeilleError(f"{what} : « {value} » hors des années {FIRST_YEAR} à {LAST_YEAR}")
+    return day
 
 
 def week_of(day: date) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from config.errors import ConfigError
+from config.errors import ConfigError, VeilleError
 from config.schema import ENV_OVERRIDES, Settings, Source, SourcesFile, Taxonomy
 from config.yamlfile import YamlDocument, read_yaml
 
@@ -147,12 +147,23 @@ class Config:
         return self.path(self.settings.paths.gazetteer)
 
 
+def check_separate_databases(archive: Path | str, subscribers: Path | str) -> None:
+    """Refuse one file for both databases: the archive is served, so the addresses would be too."""
+    if Path(archive).resolve() == Path(subscribers).resolve():
+        raise VeilleError(f"la base des abonné·es doit être un autre fichier que l'archive ({archive}) : "
+                          "l'archive est publiée, les adresses le seraient aussi")
+
+
 def load_config(config_dir: Path | str, environ: Mapping[str, str] | None = None) -> Config:
     config_dir = Path(config_dir)
     if not config_dir.is_dir():
         raise ConfigError(config_dir, [(None, "", "dossier de configuration introuvable")])
-    return Config(
+    config = Config(
         dir=config_dir,
         settings=load_settings(config_dir / "settings.yaml", environ),
         taxonomy=load_taxonomy(config_dir / "taxonomy.yaml"),
     )
+    if config.db_path.resolve() == config.subscribers_db_path.resolve():
+        raise ConfigError(config_dir / "settings.yaml", [(None, "paths.subscribers_db",
+                          "doit être un autre fichier que paths.db : l'archive est publiée, les adresses le seraient aussi")])
+    return config

@@ -49,6 +49,10 @@ def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"« {value} » n'est pas une adresse http(s) complète")
+    if "@" in parts.netloc:
+        # user:password@host would be sent to the site and stored in the public archive with every URL.
+        raise ValueError("l'adresse ne doit pas contenir d'identifiants (utilisateur:mot de passe@) : "
+                         "ils seraient publiés dans l'archive")
     return value
 
 

@@ -37,7 +37,7 @@ def test_every_command_has_help(path):
 def test_contract_commands_exist():
     names = set(all_commands(cli))
     assert {("crawl",), ("sources",), ("tag",), ("curate",), ("export",), ("bulletin", "build"),
-            ("bulletin", "send"), ("subscribers", "add"), ("subscribers", "remove"), ("subscribers", "list"),
+            ("bulletin", "send"), ("bulletin", "plan"), ("subscribers", "add"), ("subscribers", "remove"), ("subscribers", "list"),
             ("subscribers", "import"), ("serve",), ("schedule",), ("demo",)} <= names
 
 

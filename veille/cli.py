@@ -58,10 +58,30 @@ def with_config(f):
     return wrapper
 
 
+ITEM_ID = click.IntRange(1, 2**63 - 1)  # SQLite's integers: a larger id is a typing mistake, not a crash
+
+
+def _open(opener, path):
+    """Open a SQLite file with `opener`, a file that is not a database being a clear error."""
+    import sqlite3
+
+    try:
+        return opener(path)
+    except sqlite3.DatabaseError as e:
+        raise VeilleError(f"{path} n'est pas une base SQLite utilisable ({e})") from None
+
+
 def _archive(config, db_path):
     from pipeline.archive import open_db
 
-    return open_db(db_path or config.db_path)
+    return _open(open_db, db_path or config.db_path)
+
+
+def _separate(config, db_path, subscribers_db_path) -> None:
+    """Refuse the archive and the subscribers in one file, whichever option or setting named them."""
+    from config.loading import check_separate_databases
+
+    check_separate_databases(db_path or config.db_path, subscribers_db_path or config.subscribers_db_path)
 
 
 def _gazetteer(config):
@@ -179,11 +199,11 @@ def sources(config, db_path, sources_file, as_json):
 @with_config
 @db_option
 @click.option("--all", "everything", is_flag=True, help="Re-tag every item (curator decisions are kept).")
-@click.option("--jsonl", "jsonl_in", type=click.File("r", encoding="utf-8"),
+@click.option("--jsonl", "jsonl_in", type=click.File("rb"),
               help='Tag documents from a JSONL file ({"id","title","text","url"?} a line); no database.')
 @click.option("--out", "jsonl_out", type=click.File("w", encoding="utf-8"), default="-",
               help="Output of --jsonl [default: stdout].")
-@click.option("--explain", "explain_id", type=int, metavar="ITEM_ID",
+@click.option("--explain", "explain_id", type=ITEM_ID, metavar="ITEM_ID",
               help="Show why an item has each tag (evidence, score, origin) and what the model suggests.")
 def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     """Tag items not yet tagged: nature, themes, dispositifs, places.
@@ -203,7 +223,12 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
 
     gazetteer = _gazetteer(config)
     if jsonl_in:
-        for number, line in enumerate(jsonl_in, start=1):
+        for number, raw in enumerate(jsonl_in, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                click.echo(f"ligne {number} ignorée : texte qui n'est pas en UTF-8 (octet {e.start + 1})", err=True)
+                continue
             if not line.strip():
                 continue
             try:
@@ -282,7 +307,7 @@ def learn(config, db_path):
 @cli.command()
 @with_config
 @db_option
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=ITEM_ID)
 @click.option("--add", multiple=True, metavar="TAG", help="Add a tag: a taxonomy slug or facet:value.")
 @click.option("--remove", multiple=True, metavar="TAG", help="Remove a tag (an automatic one stays removed).")
 @click.option("--reject/--unreject", default=None, help="Mark the item off-topic (out of the bulletin).")
@@ -317,16 +342,14 @@ def export(config, db_path, fmt, since, until, out):
 
     Example: veille export --format csv --since 2026-11-01 --out novembre.csv
     """
-    from datetime import date
-
+    from config.dates import parse_day
     from pipeline.export import export_records, to_csv_rows, to_jsonl
 
     for value, name in ((since, "--since"), (until, "--until")):
-        if value:
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise VeilleError(f"{name} : date invalide « {value} » (format AAAA-MM-JJ)") from None
+        if value is not None:
+            parse_day(value, name)
+    if since and until and since > until:
+        raise VeilleError(f"--since {since} est après --until {until} : rien à exporter")
     records = export_records(_archive(config, db_path), since, until)
     if fmt == "jsonl":
         for record in records:
@@ -455,11 +478,12 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run):
     from newsletter.send import send_bulletin
     from newsletter.subscribers import open_subscribers_db
 
+    _separate(config, db_path, subscribers_db_path)
     week = _week(config, week)
     gazetteer = _gazetteer(config)
     _, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
                                 config.taxonomy, gazetteer)
-    subscribers = open_subscribers_db(subscribers_db_path or config.subscribers_db_path)
+    subscribers = _open(open_subscribers_db, subscribers_db_path or config.subscribers_db_path)
     compose = None if dry_run else letter_composer(data, config.settings, gazetteer)
     report = send_bulletin(subscribers, week, compose, config.settings.smtp, dry_run=dry_run)
     click.echo(format_send_report(report))
@@ -487,7 +511,7 @@ def subscribers():
 def _subscribers_db(config, path):
     from newsletter.subscribers import open_subscribers_db
 
-    return open_subscribers_db(path or config.subscribers_db_path)
+    return _open(open_subscribers_db, path or config.subscribers_db_path)
 
 
 def _split(value: str | None) -> list[str]:
@@ -570,7 +594,9 @@ def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
     subscribers database is never served."""
     from veille.server import make_datasette, serve as run_server
 
+    _separate(config, db_path, subscribers_db_path)
     path = db_path or config.db_path
+    _archive(config, path).close()  # a clear error now rather than on the first request
     datasette = make_datasette(config, path, subscribers_db_path or config.subscribers_db_path,
                                bulletins_dir or config.bulletins_dir)
     click.echo(f"Archive {path} sur http://{host}:{port}/ — bulletins : /-/bulletins (Ctrl-C pour arrêter)")
@@ -589,6 +615,7 @@ def schedule(config, db_path, subscribers_db_path):
     """
     from veille.schedule import run_scheduler
 
+    _separate(config, db_path, subscribers_db_path)
     run_scheduler(config, db_path, subscribers_db_path)
 
 
