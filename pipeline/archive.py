@@ -6,7 +6,8 @@ Tables:
 - `source_runs`: one row per source per crawl (status, HTTP status, counts, error);
 - `tags`: every tag with its origin, `auto` (the machine) or `curator`; a curator row with
   action `remove` cancels an automatic tag;
-- `curation`: per-item curator decisions (rejected, highlight, note);
+- `curation`: per-item curator decisions (rejected, highlight, note), each tag and decision of a
+  curator with the name of its `curator` account when known;
 - `duplicates`, `minhashes`: exact copies seen at other URLs, and near-duplicate signatures;
 - `http_validators`: ETag/Last-Modified per feed, listing and sitemap URL (conditional GET);
 - `page_errors`: per-article failures; `crawls`: the figures of each crawl;
@@ -159,6 +160,14 @@ def m005_model_tags(db: sqlite_utils.Database) -> None:
                   AND c.origin = 'curator' AND c.action = 'add'))
         """,
     )
+
+
+@migrations()
+def m006_curator_names(db: sqlite_utils.Database) -> None:
+    # Who made each curator decision: the logged-in curator's account name (NULL when it came from
+    # the command line without a name, or before accounts existed).
+    db["tags"].add_column("curator", str)
+    db["curation"].add_column("curator", str)
 
 
 def open_migrated(path: Path | str, migration_set: Migrations) -> sqlite_utils.Database:

@@ -49,9 +49,13 @@ def curate(
     reject: bool | None = None,
     highlight: bool | None = None,
     note: str | None = None,
+    by: str | None = None,
 ) -> dict:
-    """Record a curator decision on an item; return the item's curation row."""
-    if not db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone():
+    """Record a curator decision on an item; return the item's curation row.
+
+    `by` is the name of the curator's account that made it (stored in `curator` on the tags and the
+    curation row it writes); None when unknown (the command line without a name)."""
+    if not 0 < item_id < 2**63 or not db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone():
         raise VeilleError(f"aucun article n°{item_id} dans l'archive")
     additions = [parse_tag(spec, taxonomy) for spec in add]
     removals = [parse_tag(spec, taxonomy) for spec in remove]
@@ -63,10 +67,10 @@ def curate(
             if facet == "nature":  # a new curator nature replaces the previous one
                 db.execute("DELETE FROM tags WHERE item_id = ? AND facet = 'nature' AND origin = 'curator'",
                            [item_id])
-            _set_curator_tag(db, item_id, facet, value, "add", now)
+            _set_curator_tag(db, item_id, facet, value, "add", now, by)
         for facet, value in removals:
-            _set_curator_tag(db, item_id, facet, value, "remove", now)
-        row = {"item_id": item_id, "updated_at": now}
+            _set_curator_tag(db, item_id, facet, value, "remove", now, by)
+        row = {"item_id": item_id, "updated_at": now, "curator": by}  # who made the item's last decision
         if reject is not None:
             row["rejected"] = int(reject)
         if highlight is not None:
@@ -77,10 +81,10 @@ def curate(
     return db["curation"].get(item_id)
 
 
-def _set_curator_tag(db, item_id: int, facet: str, value: str, action: str, now: str) -> None:
+def _set_curator_tag(db, item_id: int, facet: str, value: str, action: str, now: str, by: str | None) -> None:
     db["tags"].upsert(
         {"item_id": item_id, "facet": facet, "value": value, "origin": "curator", "action": action,
-         "score": None, "evidence": None, "updated_at": now},
+         "score": None, "evidence": None, "updated_at": now, "curator": by},
         pk=("item_id", "facet", "value", "origin"),
     )
 
