@@ -81,3 +81,10 @@ def test_credentials_in_a_source_url_are_refused_at_load(config_dir, archive):
     message = refused(config_dir, "crawl")
     assert "sources.yaml" in message and "ne doit pas contenir d'identifiants" in message
     assert open_db(archive)["sources"].count == 0  # refused as a whole: nothing recorded
+
+
+def test_a_folder_the_system_refuses_is_named(config_dir, archive, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    message = refused(config_dir, "bulletin", "build", "--week", "2026-W48", "--out", str(blocker / "bulletins"))
+    assert str(blocker / "bulletins") in message and "n'est pas un dossier" in message

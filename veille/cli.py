@@ -5,6 +5,7 @@ Messages for the user are in French; `--help` texts are in English like the READ
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import sys
@@ -17,14 +18,26 @@ from config.errors import VeilleError
 DEFAULT_CONFIG = "config"
 
 
+# What the system says when a file or folder cannot be used, in French.
+_OS_ERRORS = {errno.ENOENT: "fichier ou dossier introuvable", errno.EACCES: "permission refusée",
+              errno.EPERM: "opération non permise", errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+              errno.EISDIR: "c'est un dossier, pas un fichier", errno.ENOSPC: "plus de place sur le disque",
+              errno.EROFS: "système de fichiers en lecture seule", errno.EEXIST: "existe déjà"}
+
+
 class VeilleGroup(click.Group):
-    """Reports VeilleError (and its ConfigError) as a clear message and exit code 1, no traceback."""
+    """Reports VeilleError (and its ConfigError) as a clear message and exit code 1, no traceback;
+    so too a file or folder the system refuses (OSError)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except VeilleError as e:
             click.echo(f"Erreur : {e}", err=True)
+            sys.exit(1)
+        except OSError as e:
+            reason = _OS_ERRORS.get(e.errno, e.strerror or str(e))
+            click.echo(f"Erreur : {e.filename} : {reason}" if e.filename else f"Erreur : {reason}", err=True)
             sys.exit(1)
 
 
