@@ -47,7 +47,9 @@ def test_an_item_id_out_of_range_is_a_usage_error(config_dir, archive):
 def test_a_file_that_is_not_a_database(config_dir, tmp_path):
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_bytes(b"These are not the droids you are looking for.\n" * 100)
+    write_sources(config_dir, [{"id": "s", "name": "S", "type": "rss", "url": "http://127.0.0.1:9/flux.xml"}])
     for args in (("export", "--db", str(not_a_db)), ("bulletin", "plan", "--db", str(not_a_db)),
+                 ("crawl", "--db", str(not_a_db)), ("tag", "--db", str(not_a_db)),
                  ("subscribers", "list", "--subscribers-db", str(not_a_db))):
         assert f"{not_a_db} n'est pas une base SQLite utilisable" in refused(config_dir, *args)
     assert not_a_db.read_bytes().startswith(b"These are not")  # untouched

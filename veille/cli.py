@@ -154,6 +154,7 @@ def crawl(config, db_path, sources_file, only):
     if not enabled:
         click.echo("Aucune source active : rien à collecter.")
         return
+    _archive(config, db_path).close()  # a clear error now, not a traceback from inside the crawl
     with _progress() as progress:
         task = progress.add_task("Collecte", total=len(enabled))
         rows, _ = run_crawl(sources, db_path or config.db_path, config.settings.crawl,
