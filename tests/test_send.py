@@ -10,15 +10,8 @@ from aiosmtpd.controller import Controller
 
 from newsletter.send import Letter, SmtpConnectionError, send_bulletin
 from newsletter.smtp_sink import EmlSaver, free_port
-from newsletter.subscribers import (
-    active_subscribers,
-    add_subscriber,
-    import_subscribers,
-    open_subscribers_db,
-    remove_subscriber,
-)
+from newsletter.subscribers import add_subscriber, open_subscribers_db
 from config.schema import SmtpSettings
-from config.errors import VeilleError
 
 HTML = "<html><body><p>Bulletin</p></body></html>"
 TEXT = "Bulletin"
@@ -169,39 +162,3 @@ def test_unreachable_server_is_a_clear_error(subscribers):
     with pytest.raises(SmtpConnectionError, match="injoignable"):
         send_bulletin(subscribers, "2026-W48", compose, smtp)
     assert subscribers["sends"].count == 0
-
-
-# ---------------------------------------------------------------- subscribers
-
-
-def test_subscriber_validation(tmp_path):
-    db = open_subscribers_db(tmp_path / "s.db")
-    s = add_subscriber(db, "  Marie.Dupont@Example.ORG ", "Marie", ["23", "87"], ["publics"])
-    assert (s.email, s.departements, s.themes) == ("marie.dupont@example.org", ["23", "87"], ["publics"])
-    for bad in ("pas-une-adresse", "a@b", "x@example.org\r\nBcc: victim@example.org", "a@example.org, b@example.org"):
-        with pytest.raises(VeilleError, match="adresse refusée"):
-            add_subscriber(db, bad)
-    with pytest.raises(VeilleError, match="déjà abonné"):
-        add_subscriber(db, "MARIE.dupont@example.org")
-    with pytest.raises(VeilleError, match="département"):
-        add_subscriber(db, "x@example.org", departements=["75"])
-    with pytest.raises(VeilleError, match="thème"):
-        add_subscriber(db, "x@example.org", themes=["sport"])
-    remove_subscriber(db, "marie.dupont@example.org")
-    assert active_subscribers(db) == []
-    add_subscriber(db, "marie.dupont@example.org")  # coming back is allowed
-    assert len(active_subscribers(db)) == 1
-
-
-def test_import_reports_bad_lines(tmp_path):
-    db = open_subscribers_db(tmp_path / "s.db")
-    csv_file = tmp_path / "abonnes.csv"
-    csv_file.write_text("email,name,departements,themes\n"
-                        "a@example.org,Anne,33,publics\n"
-                        "pas-une-adresse,Bob,,\n"
-                        "c@example.org,Chloé,23;87,\n"
-                        "a@example.org,Anne bis,,\n", encoding="utf-8")
-    added, problems = import_subscribers(db, csv_file)
-    assert added == 2
-    assert [p.split(" :")[0] for p in problems] == ["ligne 3", "ligne 5"]
-    assert [s.departements for s in active_subscribers(db)] == [["33"], ["23", "87"]]
