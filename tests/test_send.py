@@ -162,3 +162,89 @@ def test_unreachable_server_is_a_clear_error(subscribers):
     with pytest.raises(SmtpConnectionError, match="injoignable"):
         send_bulletin(subscribers, "2026-W48", compose, smtp)
     assert subscribers["sends"].count == 0
+
+
+# ------------------------------------------------------ rows that cannot be sent
+
+
+def insert_raw(db, email, name=None):
+    """A row written without validation, as an older version or a hand-made edit could have left it."""
+    return db["subscribers"].insert({"email": email, "name": name, "departements": "[]", "themes": "[]",
+                                     "created_at": "2026-01-01T00:00:00+00:00"}).last_pk
+
+
+def read(path):
+    return email.message_from_bytes(path.read_bytes(), policy=policy.default)
+
+
+def test_one_unsendable_row_never_stops_the_others(tmp_path):
+    db = open_subscribers_db(tmp_path / "s.db")
+    for i in range(1, 11):
+        add_subscriber(db, f"abonne{i:02d}@example.org", f"Abonné {i}")
+    bad = insert_raw(db, "josé@example.org", "José")  # non-ASCII before the @: refused by today's rule
+    for i in range(11, 20):
+        add_subscriber(db, f"abonne{i:02d}@example.org")
+    with Server(tmp_path / "mail") as server:
+        dry = send(db, server, dry_run=True)
+        assert len(dry.sent) == 19 and [e for e, _ in dry.failed] == ["josé@example.org"]
+        report = send(db, server)
+        assert len(report.sent) == 19 and report.deferred == []
+        assert [e for e, _ in report.failed] == ["josé@example.org"]
+        assert "adresse refusée" in report.failed[0][1] and "avant le « @ »" in report.failed[0][1]
+        assert len(server.received()) == 19 and "josé@example.org" not in server.received()
+        again = send(db, server)  # permanent, like a 5xx: not tried again
+        assert again.sent == [] and len(again.already_sent) == 19 and again.failed == report.failed
+        assert len(server.received()) == 19
+    row = db["sends"].get(("2026-W48", bad))
+    assert row["status"] == "failed" and "adresse refusée" in row["error"]
+
+
+@pytest.mark.parametrize("name", [
+    "Ève\nBcc: intrus@evil.org",
+    "Ève\r\nBcc: intrus@evil.org",
+    "Zoé <intrus@evil.org>, \"x\" <autre@evil.org>",
+    "Ève\u2028Cc: intrus@evil.org",
+    "Ève\x85To: intrus@evil.org\x00",
+    "\u202eÈve, intrus@evil.org",
+])
+def test_nothing_a_name_holds_adds_a_header_or_a_recipient(tmp_path, name):
+    db = open_subscribers_db(tmp_path / "s.db")
+    insert_raw(db, "eve@example.org", name)   # as stored before names were cleaned
+    add_subscriber(db, "eve2@example.org", name)  # cleaned when added
+    with Server(tmp_path / "mail") as server:
+        report = send(db, server)
+        assert sorted(report.sent) == ["eve2@example.org", "eve@example.org"] and report.failed == []
+        assert server.received() == ["eve2@example.org", "eve@example.org"]  # the envelope: nobody else
+    for path in sorted((tmp_path / "mail").glob("*.eml")):
+        message = read(path)
+        assert [a.addr_spec for a in message["To"].addresses] in (["eve@example.org"], ["eve2@example.org"])
+        assert "intrus" in message["To"].addresses[0].display_name  # kept as text of the name, harmless
+        assert not {"Bcc", "Cc"} & set(message.keys()) and len(message.get_all("To")) == 1
+        assert "\n" not in message["To"].addresses[0].display_name
+
+
+def test_internationalised_domain_is_sent_in_ascii(tmp_path):
+    db = open_subscribers_db(tmp_path / "s.db")
+    add_subscriber(db, "Jean@Exämple.FR", "Jean Müller")
+    insert_raw(db, "marie@exämple.fr")  # the form an older version stored
+    with Server(tmp_path / "mail") as server:
+        report = send(db, server)
+        assert sorted(report.sent) == ["jean@xn--exmple-cua.fr", "marie@exämple.fr"]
+        assert server.received() == ["jean@xn--exmple-cua.fr", "marie@xn--exmple-cua.fr"]
+    to = read(next((tmp_path / "mail").glob("*jean*.eml")))["To"]
+    assert to.addresses[0].display_name == "Jean Müller" and to.addresses[0].addr_spec == "jean@xn--exmple-cua.fr"
+
+
+def test_a_letter_that_cannot_be_written_is_retried_next_run(tmp_path, subscribers):
+    def broken(subscriber):
+        if subscriber.email == "b@example.org":
+            raise RuntimeError("gabarit cassé")
+        return compose(subscriber)
+
+    with Server(tmp_path / "mail") as server:
+        report = send_bulletin(subscribers, "2026-W48", broken, server.smtp)
+        assert sorted(report.sent) == ["a@example.org", "c@example.org"]
+        assert report.deferred == [("b@example.org", "erreur en composant la lettre : RuntimeError: gabarit cassé")]
+        resumed = send(subscribers, server)  # the bug fixed
+        assert resumed.sent == ["b@example.org"]
+        assert server.received() == ["a@example.org", "b@example.org", "c@example.org"]
