@@ -149,8 +149,12 @@ def _checked(email: str, name: str | None, departements: Iterable[str] | None, t
 
 
 def _existing(db: sqlite_utils.Database, email: str) -> dict | None:
-    """The row of `email` (as given by the user), found under the form stored now or an older one."""
-    forms = _email_forms(email)
+    """The row of `email` (as given by the user), found under the form stored now or an older one;
+    an address today's rule refuses is looked up as typed, so that an old row can still be removed."""
+    try:
+        forms = _email_forms(email)
+    except VeilleError:
+        forms = ((email or "").strip().lower(), (email or "").strip())
     rows = list(db["subscribers"].rows_where("email IN (?, ?)", list(forms), order_by="id"))
     return rows[0] if rows else None
 

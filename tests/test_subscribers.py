@@ -172,3 +172,12 @@ def test_reimport_updates_the_active_and_never_resubscribes(db, tmp_path):
     anne = get_subscriber(db, "a@example.org")
     assert (anne.name, anne.departements) == ("Anne", ["87"])  # no name column: her name kept
     assert emails(db) == ["a@example.org", "b@example.org", "new@example.org"]
+
+
+def test_an_old_row_refused_today_can_still_be_removed(db):
+    db["subscribers"].insert({"email": "josé@example.org", "departements": "[]", "themes": "[]",
+                              "created_at": "2026-01-01T00:00:00+00:00"})
+    assert remove_subscriber(db, "José@example.org ").email == "josé@example.org"
+    assert active_subscribers(db) == []
+    with pytest.raises(VeilleError, match="aucun abonné"):
+        get_subscriber(db, "pas-une-adresse")
