@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 
@@ -11,9 +12,11 @@ from newsletter.unsubscribe import unsubscribe_token
 from pipeline.archive import insert_item, open_db
 from tests.conftest import ROOT, free_port, wait_for_port
 from config.loading import load_config
+from veille import curators
 from veille.server import make_datasette
 
-SECRET = "secret-de-test"
+SECRET = "secret-de-test-7f3a9c"
+PASSWORD = "mot-de-passe-de-marie"
 
 
 @pytest.fixture
@@ -78,14 +81,19 @@ async def test_bulletins_archive(site):
     assert (await datasette.client.get("/-/bulletins/..%2Fsubscribers.db")).status_code == 404
 
 
-async def login(datasette, password):
+async def login(datasette, password, name="marie"):
     page = await datasette.client.get("/-/curation/login")
     csrf = page.cookies["ds_csrftoken"]
     token = re.search(r'name="csrftoken" value="([^"]+)"', page.text)[1]
-    response = await datasette.client.post("/-/curation/login", data={"csrftoken": token, "password": password},
+    response = await datasette.client.post("/-/curation/login",
+                                           data={"csrftoken": token, "name": name, "password": password},
                                            cookies={"ds_csrftoken": csrf})
-    return response, {"ds_csrftoken": csrf, **({"ds_actor": response.cookies["ds_actor"]}
-                                                if "ds_actor" in response.cookies else {})}
+    return response, {"ds_csrftoken": csrf, **({"veille_session": response.cookies["veille_session"]}
+                                                if response.cookies.get("veille_session") else {})}
+
+
+def csrf_token(page) -> str:
+    return re.search(r'name="csrftoken" value="([^"]+)"', page.text)[1]
 
 
 @pytest.fixture
@@ -99,34 +107,112 @@ def curation_site(tmp_path, monkeypatch):
                             "text": "Le PLIE accompagne les jeunes demandeurs d'emploi de Bordeaux.",
                             "first_seen_at": "2026-11-24T10:00:00+00:00"})
     tag_items(db, config.taxonomy)
+    accounts = curators.open_curators_db(tmp_path / "subscribers.db")
+    curators.add_curator(accounts, "marie", PASSWORD)
+    curators.add_curator(accounts, "paul", "mot-de-passe-de-paul")
     monkeypatch.setenv("VEILLE_SECRET", SECRET)
-    monkeypatch.setenv("VEILLE_CURATOR_PASSWORD", "mot-de-passe")
+    monkeypatch.delenv("VEILLE_CURATOR_PASSWORD", raising=False)
     datasette = make_datasette(load_config(ROOT / "config"), tmp_path / "veille.db", tmp_path / "subscribers.db",
                                tmp_path / "bulletins")
-    return datasette, db, item
+    return datasette, db, item, accounts
 
 
 @pytest.mark.asyncio
 async def test_curation_needs_a_login(curation_site):
-    datasette, _, _ = curation_site
+    datasette, _, _, accounts = curation_site
     assert (await datasette.client.get("/-/curation?week=2026-W48")).status_code == 302
-    refused, cookies = await login(datasette, "devine")
-    assert refused.status_code == 403 and "Mot de passe incorrect" in refused.text and "ds_actor" not in cookies
-    accepted, cookies = await login(datasette, "mot-de-passe")
-    assert accepted.status_code == 302 and "ds_actor" in cookies
+    refused, cookies = await login(datasette, "devine-devine")
+    assert refused.status_code == 403 and "Nom ou mot de passe incorrect" in refused.text
+    assert "veille_session" not in cookies
+    unknown, cookies = await login(datasette, PASSWORD, name="inconnue")
+    assert unknown.status_code == 403 and "Nom ou mot de passe incorrect" in unknown.text
+    accepted, cookies = await login(datasette, PASSWORD, name="Marie")  # names ignore capitals
+    assert accepted.status_code == 302 and "veille_session" in cookies
+    cookie = accepted.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
+    # The cookie carries the session's random id only; the database keeps its hash, not the id.
+    assert "marie" not in cookies["veille_session"]
+    stored = [row["id_hash"] for row in accounts["curator_sessions"].rows]
+    assert len(stored) == 1 and cookies["veille_session"] not in stored
     page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
     assert page.status_code == 200 and "Le PLIE de Bordeaux accompagne les jeunes" in page.text
-    assert "dans le bulletin" in page.text
+    assert "dans le bulletin" in page.text and '<strong class="curator-name">marie</strong>' in page.text
+    actor = await datasette.client.get("/-/actor.json", cookies=cookies)
+    assert actor.json()["actor"]["id"] == "curator:marie"
+
+
+@pytest.mark.asyncio
+async def test_an_old_session_is_refused_after_logout_and_after_a_password_change(curation_site):
+    datasette, _, _, accounts = curation_site
+    _, cookies = await login(datasette, PASSWORD)
+    page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    assert page.status_code == 200
+    out = await datasette.client.post("/-/curation/logout", cookies=cookies, data={"csrftoken": csrf_token(page)})
+    assert out.status_code == 302 and out.headers["location"] == "/-/curation/login"
+    assert (await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)).status_code == 302
+    assert accounts["curator_sessions"].count == 0
+
+    _, cookies = await login(datasette, PASSWORD)
+    _, other_device = await login(datasette, PASSWORD)
+    _, paul = await login(datasette, "mot-de-passe-de-paul", name="paul")
+    for session in (cookies, other_device, paul):
+        assert (await datasette.client.get("/-/curation", cookies=session)).status_code == 200
+    curators.set_password(accounts, "marie", "un-tout-nouveau-mot-de-passe")
+    for session in (cookies, other_device):
+        assert (await datasette.client.get("/-/curation", cookies=session)).status_code == 302
+    assert (await datasette.client.get("/-/curation", cookies=paul)).status_code == 200  # hers only
+    assert (await login(datasette, PASSWORD))[0].status_code == 403
+    curators.remove_curator(accounts, "paul")
+    assert (await datasette.client.get("/-/curation", cookies=paul)).status_code == 302
+
+
+@pytest.mark.asyncio
+async def test_an_expired_session_is_refused(curation_site, monkeypatch):
+    from datetime import timedelta
+
+    datasette, _, _, _ = curation_site
+    _, cookies = await login(datasette, PASSWORD)
+    assert (await datasette.client.get("/-/curation", cookies=cookies)).status_code == 200
+    later = curators.now_utc() + curators.SESSION_DURATION + timedelta(seconds=1)
+    monkeypatch.setattr(curators, "now_utc", lambda: later)
+    assert (await datasette.client.get("/-/curation", cookies=cookies)).status_code == 302
+    forged = {**cookies, "veille_session": "pas-une-session"}
+    assert (await datasette.client.get("/-/curation", cookies=forged)).status_code == 302
+
+
+@pytest.mark.asyncio
+async def test_the_sixth_attempt_is_refused_even_with_the_right_password_until_the_lock_ends(
+        curation_site, monkeypatch):
+    from datetime import timedelta
+
+    datasette, _, _, _ = curation_site
+    start = curators.now_utc()
+    monkeypatch.setattr(curators, "now_utc", lambda: start)
+    for attempt in range(1, 6):
+        refused, cookies = await login(datasette, f"mauvais-mot-de-passe-{attempt}")
+        assert refused.status_code == (429 if attempt == 5 else 403) and "veille_session" not in cookies
+    assert "bloquée pendant encore 15 minutes" in refused.text
+    locked, cookies = await login(datasette, PASSWORD)
+    assert locked.status_code == 429 and "veille_session" not in cookies
+    assert "Trop d'essais infructueux" in unescape(locked.text) and "même avec le bon mot de passe" in locked.text
+    # The same address is locked for the other accounts too.
+    assert (await login(datasette, "mot-de-passe-de-paul", name="paul"))[0].status_code == 429
+    monkeypatch.setattr(curators, "now_utc", lambda: start + timedelta(minutes=14))
+    locked, _ = await login(datasette, PASSWORD)
+    assert locked.status_code == 429 and "encore 1 minute," in locked.text
+    monkeypatch.setattr(curators, "now_utc", lambda: start + curators.LOCK_DURATION)
+    accepted, cookies = await login(datasette, PASSWORD)
+    assert accepted.status_code == 302 and "veille_session" in cookies
 
 
 @pytest.mark.asyncio
 async def test_curation_actions_are_curator_decisions(curation_site):
     from pipeline.archive import effective_tags
 
-    datasette, db, item = curation_site
-    _, cookies = await login(datasette, "mot-de-passe")
+    datasette, db, item, _ = curation_site
+    _, cookies = await login(datasette, PASSWORD)
     page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
-    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text)[1]
+    token = csrf_token(page)
 
     async def act(**fields):
         response = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies,
@@ -141,9 +227,15 @@ async def test_curation_actions_are_curator_decisions(curation_site):
     tags = effective_tags(db, [item])[item]
     assert "fse" in tags["dispositifs"] and "plie" not in tags["dispositifs"]
     row = db["curation"].get(item)
-    assert (row["highlight"], row["note"]) == (1, "Une initiative à suivre.")
-    await act(reject="1")
-    assert db["curation"].get(item)["rejected"] == 1
+    assert (row["highlight"], row["note"], row["curator"]) == (1, "Une initiative à suivre.", "marie")
+    by = {(r["facet"], r["value"], r["action"]): r["curator"] for r in db["tags"].rows_where("origin = 'curator'")}
+    assert by == {("dispositifs", "fse", "add"): "marie", ("dispositifs", "plie", "remove"): "marie"}
+    _, paul = await login(datasette, "mot-de-passe-de-paul", name="paul")
+    response = await datasette.client.post(f"/-/curation/items/{item}", cookies=paul,
+                                           data={"csrftoken": csrf_token(await datasette.client.get(
+                                               "/-/curation", cookies=paul)), "week": "2026-W48", "reject": "1"})
+    assert response.status_code == 302
+    assert (db["curation"].get(item)["rejected"], db["curation"].get(item)["curator"]) == (1, "paul")
     forged = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies, data={"highlight": "0"})
     assert forged.status_code == 403  # no CSRF token
     anonymous = await datasette.client.post(f"/-/curation/items/{item}", data={"csrftoken": token, "highlight": "0"},
@@ -153,12 +245,41 @@ async def test_curation_actions_are_curator_decisions(curation_site):
 
 
 @pytest.mark.asyncio
-async def test_curation_is_closed_without_a_password(site):
+async def test_bad_input_gets_a_french_400_or_404_never_a_500(curation_site, capsys):
+    datasette, _, item, _ = curation_site
+    _, cookies = await login(datasette, PASSWORD)
+    token = csrf_token(await datasette.client.get("/-/curation", cookies=cookies))
+    unknown = await datasette.client.get("/-/curation/whatever", cookies=cookies)
+    assert unknown.status_code == 404 and "Page introuvable" in unknown.text and 'lang="fr"' in unknown.text
+    for path in ("/-/curation/items/99999999999999999999999", "/-/curation/items/0", "/-/curation/items/123456"):
+        response = await datasette.client.post(path, cookies=cookies, data={"csrftoken": token, "highlight": "1"})
+        assert response.status_code == 404 and "Article introuvable" in response.text, path
+    bad_tag = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies,
+                                          data={"csrftoken": token, "add": "pas-une-etiquette"})
+    assert bad_tag.status_code == 400 and "étiquette inconnue" in bad_tag.text
+    bad_week = await datasette.client.get("/-/curation?week=2026-W99", cookies=cookies)
+    assert bad_week.status_code == 200 and 'class="error"' in bad_week.text
+    for path in ("/-/unsubscribe/99999999999999999999999.x", "/-/unsubscribe/" + "9" * 5000 + ".x",
+                 "/-/unsubscribe/a%00b", "/-/unsubscribe/"):
+        response = await datasette.client.get(path)
+        assert response.status_code == 400 and "Lien de désabonnement invalide" in response.text, path
+        assert (await datasette.client.post(path)).status_code == 400, path
+    for path in ("/-/bulletins/..%2Fsubscribers.db", "/-/bulletins/a/b", "/veille/nowhere", "/nowhere"):
+        response = await datasette.client.get(path)
+        assert response.status_code == 404 and "n'existe pas" in unescape(response.text), path
+    json_404 = await datasette.client.get("/veille/nowhere.json")
+    assert json_404.status_code == 404 and json_404.json()["ok"] is False
+    assert "500" not in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_curation_is_closed_without_an_account(site):
     datasette, _, _ = site
     page = await datasette.client.get("/-/curation/login")
-    assert "La curation est fermée" in page.text
-    _, cookies = await login(datasette, "")
-    assert "ds_actor" not in cookies
+    assert "La curation est fermée" in page.text and "veille curators add" in page.text
+    assert 'name="password"' not in page.text
+    posted = await datasette.client.post("/-/curation/login", data={"name": "marie", "password": PASSWORD})
+    assert posted.status_code == 403 and not posted.cookies.get("veille_session")
 
 
 def test_curator_works_in_a_real_browser(tmp_path):
@@ -177,11 +298,12 @@ def test_curator_works_in_a_real_browser(tmp_path):
                             "title": "Le PLIE de Bordeaux accompagne les jeunes", "text": "Le PLIE accompagne.",
                             "first_seen_at": "2026-11-24T10:00:00+00:00"})
     tag_items(db, config.taxonomy)
+    curators.add_curator(curators.open_curators_db(tmp_path / "subscribers.db"), "marie", PASSWORD)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "veille", "serve", "--db", str(tmp_path / "veille.db"), "--port", str(port),
          "--subscribers-db", str(tmp_path / "subscribers.db"), "--bulletins", str(tmp_path / "bulletins")],
-        cwd=ROOT, env={**__import__("os").environ, "VEILLE_SECRET": SECRET, "VEILLE_CURATOR_PASSWORD": "mdp"},
+        cwd=ROOT, env={**__import__("os").environ, "VEILLE_SECRET": SECRET},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
@@ -190,16 +312,19 @@ def test_curator_works_in_a_real_browser(tmp_path):
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/-/curation?week=2026-W48")
-            page.fill("input[name=password]", "mdp")
+            page.fill("input[name=name]", "marie")
+            page.fill("input[name=password]", PASSWORD)
             page.click("text=Se connecter")
             page.goto(f"http://127.0.0.1:{port}/-/curation?week=2026-W48")
+            page.wait_for_selector(".curator-name >> text=marie")
             page.click(f"#item-{item} >> text=À la une")
             page.wait_for_selector(f"#item-{item} >> text=Retirer de la une")
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=10)
-    assert open_db(tmp_path / "veille.db")["curation"].get(item)["highlight"] == 1
+    decision = open_db(tmp_path / "veille.db")["curation"].get(item)
+    assert (decision["highlight"], decision["curator"]) == (1, "marie")
 
 
 def test_plugin_stands_alone_under_a_plain_datasette(tmp_path):
@@ -215,18 +340,18 @@ def test_plugin_stands_alone_under_a_plain_datasette(tmp_path):
     db.close()
     subscribers = open_subscribers_db(tmp_path / "subscribers.db")
     anne = add_subscriber(subscribers, "anne@example.org", "Anne")
+    curators.add_curator(curators.open_curators_db(tmp_path / "subscribers.db"), "marie", PASSWORD)
     token = unsubscribe_token(SECRET, anne.id, anne.email)
     metadata = {"plugins": {"veille": {
         "config": str(ROOT / "config"), "subscribers_db": str(tmp_path / "subscribers.db"),
-        "bulletins": str(tmp_path / "bulletins"),
-        "secret": {"$env": "PLAIN_DATASETTE_SECRET"}, "curator_password": {"$env": "PLAIN_DATASETTE_PASSWORD"}}}}
+        "bulletins": str(tmp_path / "bulletins"), "secret": {"$env": "PLAIN_DATASETTE_SECRET"}}}}
     (tmp_path / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
     port = free_port()
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("VEILLE_")}
     server = subprocess.Popen(
         [sys.executable, "-m", "datasette", str(tmp_path / "veille.db"), "-m", str(tmp_path / "metadata.json"),
          "-h", "127.0.0.1", "-p", str(port)],
-        cwd=tmp_path, env={**env, "PLAIN_DATASETTE_SECRET": SECRET, "PLAIN_DATASETTE_PASSWORD": "mdp"},
+        cwd=tmp_path, env={**env, "PLAIN_DATASETTE_SECRET": SECRET},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
 
@@ -240,7 +365,8 @@ def test_plugin_stands_alone_under_a_plain_datasette(tmp_path):
     try:
         wait_for_port(port)
         status, page = fetch("/-/curation/login")
-        assert status == 200 and 'name="password"' in page and "La curation est fermée" not in page
+        assert status == 200 and 'name="name"' in page and 'name="password"' in page
+        assert "La curation est fermée" not in page
         status, page = fetch(f"/-/unsubscribe/{token}")
         assert status == 200 and "Confirmer le désabonnement" in page
         assert fetch(f"/-/unsubscribe/{anne.id}.forged")[0] == 400
@@ -265,3 +391,100 @@ async def test_a_plugin_that_cannot_read_its_configuration_says_so_plainly(tmp_p
     assert "nowhere" not in response.text  # no detail of the server's files for a visitor
     assert "dossier de configuration introuvable" in capsys.readouterr().err
     assert (await datasette.client.get("/veille/items.json")).status_code == 200  # the archive still serves
+
+
+class _NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@pytest.mark.parametrize("command", ["veille serve", "datasette"])
+def test_a_failing_server_never_prints_the_secret_nor_a_password(tmp_path, command):
+    """A real server in a subprocess (`veille serve`, and a plain `datasette`, which installs rich's
+    tracebacks with local variables), sent requests crafted to make each plugin route fail: bad
+    input gets a French 400/404, a broken subscribers database a French 500, and the server's output
+    one line per error, never the signing secret nor the password that was being checked."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    from http.cookiejar import CookieJar
+
+    open_db(tmp_path / "veille.db").close()
+    subscribers = open_subscribers_db(tmp_path / "subscribers.db")
+    anne = add_subscriber(subscribers, "anne@example.org", "Anne")
+    curators.add_curator(curators.open_curators_db(tmp_path / "subscribers.db"), "marie", PASSWORD)
+    subscribers.close()
+    (tmp_path / "bulletins").mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEILLE_")}
+    if command == "datasette":
+        metadata = {"plugins": {"veille": {"config": str(ROOT / "config"), "bulletins": str(tmp_path / "bulletins"),
+                                           "subscribers_db": str(tmp_path / "subscribers.db"),
+                                           "secret": {"$env": "VEILLE_SECRET"}}}}
+        (tmp_path / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+        args = ["-m", "datasette", str(tmp_path / "veille.db"), "-m", str(tmp_path / "metadata.json"),
+                "-h", "127.0.0.1", "-p", str(port)]
+        env["DATASETTE_SECRET"] = SECRET
+    else:
+        args = ["-m", "veille", "serve", "--db", str(tmp_path / "veille.db"), "--port", str(port),
+                "--subscribers-db", str(tmp_path / "subscribers.db"), "--bulletins", str(tmp_path / "bulletins")]
+    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
+        server = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**env, "VEILLE_SECRET": SECRET},
+                                  stdout=out, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+
+    def fetch(path, data=None):
+        body = urllib.parse.urlencode(data).encode() if isinstance(data, dict) else data
+        try:
+            with opener.open(base + path, data=body, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    try:
+        wait_for_port(port)
+        status, page = fetch("/-/curation/login")
+        token = re.search(r'name="csrftoken" value="([^"]+)"', page)[1]
+        form = {"csrftoken": token, "name": "marie"}
+        for path, data, expected in [
+            ("/-/curation/whatever", None, 404),
+            ("/-/curation/login", {**form, "password": "x" * 5000}, 403),
+            ("/-/curation/login", f"csrftoken={token}&name=marie&password=".encode() + b"\xff\xfe", 400),
+            ("/-/curation/items/99999999999999999999999", form, 302),  # not logged in yet
+            ("/-/unsubscribe/99999999999999999999999.x", None, 400),
+            ("/-/unsubscribe/99999999999999999999999.x", b"List-Unsubscribe=One-Click", 400),
+            ("/-/unsubscribe/%00", None, 400),
+            ("/-/bulletins/..%2F..%2Fsubscribers.db", None, 404),
+            ("/-/bulletins/bulletin-2026-W01.html/x", None, 404),
+        ]:
+            status, page = fetch(path, data)
+            assert status == expected and (status == 302 or 'lang="fr"' in page), (path, status, page)
+        assert fetch("/-/curation/login", {**form, "password": PASSWORD})[0] == 302
+        for path in ("/-/curation/items/99999999999999999999999", "/-/curation/items/0"):
+            status, page = fetch(path, {**form, "highlight": "1"})
+            assert status == 404 and "Article introuvable" in page, path
+        status, page = fetch("/-/curation/items/abc", form)
+        assert status == 404 and "Page introuvable" in page
+        # A subscribers database that can no longer be read: a 500, in French, and one line in the log.
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"subscribers.db{suffix}").unlink(missing_ok=True)
+        (tmp_path / "subscribers.db").write_bytes(b"plus une base SQLite " * 200)
+        status, page = fetch("/-/curation/login", {**form, "password": PASSWORD})
+        assert status == 500 and "Erreur du serveur" in page and "consignée" in unescape(page)
+        status, page = fetch(f"/-/unsubscribe/{unsubscribe_token(SECRET, anne.id, anne.email)}")
+        assert status == 500 and "Erreur du serveur" in page
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    output = (tmp_path / "out.txt").read_text() + (tmp_path / "err.txt").read_text()
+    assert "veille : 500 DatabaseError sur POST /-/curation/login" in output, output
+    assert "veille : 500 DatabaseError sur GET /-/unsubscribe/" in output, output
+    for secret in (SECRET, PASSWORD):
+        assert secret not in output, output
+    assert "Traceback" not in output and "locals" not in output, output

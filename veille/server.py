@@ -3,7 +3,9 @@
 It only prepares what a plain `datasette` would be given: the archive's metadata and the plugin's
 configuration (`plugins: {veille: {...}}`, read by veille/datasette_plugin.py), then starts it.
 Secrets are not put in the metadata (Datasette shows it at /-/metadata): the plugin reads them from
-the configuration folder and the environment, like every `veille` command.
+the configuration folder and the environment, like every `veille` command. The curators' accounts
+and sessions are in the subscribers database (`veille curators`, see veille/curators.py), which the
+plugin opens itself and Datasette never serves.
 """
 
 from __future__ import annotations

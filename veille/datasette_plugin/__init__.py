@@ -10,13 +10,17 @@ under a plain `datasette data/veille.db`, configured through Datasette's plugin 
         subscribers_db: data/subscribers.db   # default: paths.subscribers_db of settings.yaml
         bulletins: data/bulletins             # default: paths.bulletins of settings.yaml
         secret: {"$env": "VEILLE_SECRET"}     # default: settings.yaml, then VEILLE_SECRET
-        curator_password: {"$env": "VEILLE_CURATOR_PASSWORD"}
 
 Routes:
-- `/-/curation` (login at `/-/curation/login` with the curator's password): the week's items, each
-  in or out of the bulletin and why (`pipeline.selection.week_plan`), with their tags; add or remove
-  a tag, put "À la une", set aside, write a note, through `pipeline.curation.curate`, the function
-  of `veille curate`. Forms carry Datasette's CSRF token.
+- `/-/curation` (login at `/-/curation/login` with a curator's account name and password, see
+  `veille.curators` and `veille curators add`): the week's items, each in or out of the bulletin and
+  why (`pipeline.selection.week_plan`), with their tags; add or remove a tag, put "À la une", set
+  aside, write a note, through `pipeline.curation.curate`, the function of `veille curate`, which
+  records the curator's name. Forms carry Datasette's CSRF token. The login opens a server-side
+  session (12 h) whose random id is the only content of the `veille_session` cookie
+  (`actor_from_request` turns it into the actor `{"id": "curator:NAME"}`); logging out, a password
+  change or the account's removal closes it. Failed logins lock the account, and the client address,
+  for 15 minutes after 5 failures.
 - `/-/unsubscribe/<token>`: GET shows a confirmation page; POST (a bare one-click POST from a mail
   client, RFC 8058, or the page's button) unsubscribes, through `newsletter.subscribers`. The
   subscribers database is opened here only, never served.
@@ -24,15 +28,22 @@ Routes:
 
 The archive is read and written through Datasette's own connections (`execute_fn`,
 `execute_write_fn`: one write thread per database).
+
+Errors: every route answers bad input with a 400 or 404 page in French; any other exception, in
+these routes or in Datasette's, is answered by this plugin's `handle_exception` (a French page, one
+line on the server's error output: status, exception type, route and where it was raised), which
+replaces Datasette's own: that one prints the local variables of every frame, secrets included,
+when rich is installed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import re
+import sqlite3
 import sys
+import traceback
 import weakref
 from dataclasses import dataclass
 from html import escape
@@ -40,6 +51,8 @@ from pathlib import Path
 
 import sqlite_utils
 from datasette import Response, hookimpl
+from datasette.utils.asgi import Base400, BadRequest, NotFound
+from pydantic import SecretStr
 
 from config.dates import current_week, parse_week, shift_week
 from config.errors import VeilleError
@@ -51,6 +64,7 @@ from pipeline.curation import curate, curation_queue
 from pipeline.places import load_gazetteer
 from pipeline.selection import section_label
 from pipeline.urls import is_web_url
+from veille import curators as accounts
 
 
 @dataclass
@@ -61,8 +75,7 @@ class Site:
     database: str
     subscribers_db: Path
     bulletins_dir: Path
-    secret: str
-    curator_password: str
+    secret: SecretStr  # masked in every repr
 
     @property
     def title(self) -> str:
@@ -82,8 +95,7 @@ def site_from_plugin_config(plugin_config: dict | None) -> Site:
         database=options.get("database") or "veille",
         subscribers_db=config.path(options.get("subscribers_db") or settings.paths.subscribers_db),
         bulletins_dir=config.path(options.get("bulletins") or settings.paths.bulletins),
-        secret=options.get("secret") or settings.secret.get_secret_value(),
-        curator_password=options.get("curator_password") or settings.curator_password,
+        secret=SecretStr(options.get("secret") or settings.secret.get_secret_value()),
     )
 
 
@@ -125,6 +137,19 @@ def _page(title: str, body: str, status: int = 200) -> Response:
     return Response.html(html, status=status)
 
 
+async def _form(request) -> dict:
+    try:
+        return await request.post_vars()
+    except UnicodeDecodeError:
+        raise BadRequest("Formulaire illisible : il n'est pas encodé en UTF-8.") from None
+
+
+def _client(request) -> str | None:
+    """The client's address, from the ASGI scope (set by the server, not by the client)."""
+    client = request.scope.get("client")
+    return str(client[0]) if client else None
+
+
 # ------------------------------------------------------------------ unsubscribe
 
 
@@ -132,13 +157,14 @@ def _page(title: str, body: str, status: int = 200) -> Response:
 async def unsubscribe(datasette, request, site: Site):
     token = request.url_vars["token"]
     confirm = request.method == "POST"
+    head, _, _ = token.partition(".")
 
     def act():
-        if not site.subscribers_db.exists():
+        if len(token) > 100 or not head.isdigit() or len(head) > 18 or not site.subscribers_db.exists():
             return None
         db = open_subscribers_db(site.subscribers_db)
         try:
-            return unsubscribe_by_token(db, site.secret, token, confirm=confirm)
+            return unsubscribe_by_token(db, site.secret.get_secret_value(), token, confirm=confirm)
         finally:
             db.close()
 
@@ -184,32 +210,96 @@ async def bulletin_file(datasette, request, site: Site):
 
 # --------------------------------------------------------------------- curation
 
-CURATOR = {"id": "curatrice"}
+SESSION_COOKIE = "veille_session"
+ACTOR_PREFIX = "curator:"
 
 
-def _is_curator(request) -> bool:
-    return bool(request.actor) and request.actor.get("id") == CURATOR["id"]
+def _curator(request) -> str | None:
+    """The logged-in curator's account name (from the session cookie, see `actor_from_request`)."""
+    actor = request.actor or {}
+    actor_id = actor.get("id")
+    if actor.get("veille") == "session" and isinstance(actor_id, str) and actor_id.startswith(ACTOR_PREFIX):
+        return actor_id.removeprefix(ACTOR_PREFIX)
+    return None
+
+
+async def _accounts(site: Site, work):
+    """Run `work(db)` on the curators' tables of the subscribers database, in a thread."""
+
+    def run():
+        db = accounts.open_curators_db(site.subscribers_db)
+        try:
+            return work(db)
+        finally:
+            db.close()
+
+    return await asyncio.to_thread(run)
+
+
+@hookimpl
+def actor_from_request(datasette, request):
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+
+    async def inner():
+        try:
+            site = await _site(datasette)
+            if not site.subscribers_db.exists():
+                return None
+            name = await _accounts(site, lambda db: accounts.session_curator(db, session_id))
+        except (VeilleError, sqlite3.Error) as e:
+            # Outside Datasette's error handling: never raise here.
+            print(f"veille : session illisible ({type(e).__name__})", file=sys.stderr)
+            return None
+        return {"id": ACTOR_PREFIX + name, "veille": "session"} if name else None
+
+    return inner
+
+
+def _set_session_cookie(response: Response, request, value: str, max_age: int) -> None:
+    response.set_cookie(SESSION_COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="lax",
+                        secure=request.scheme == "https")
 
 
 @with_site
 async def login(datasette, request, site: Site):
-    error = None
-    if not site.curator_password:
-        error = "La curation est fermée : définissez VEILLE_CURATOR_PASSWORD au lancement du serveur."
+    error, status = None, 200
+    opened = site.subscribers_db.exists() and await _accounts(site, accounts.has_curators)
+    if not opened:
+        error = ("La curation est fermée : aucun compte de curation n'existe encore. "
+                 "Créez-en un sur le serveur avec « veille curators add NOM ».")
+        status = 403 if request.method == "POST" else 200
     elif request.method == "POST":
-        form = await request.post_vars()
-        if hmac.compare_digest(form.get("password", "").encode(), site.curator_password.encode()):
+        form = await _form(request)
+        name, password, client = form.get("name", ""), form.get("password", ""), _client(request)
+
+        def check(db):
+            name_ok = accounts.verify(db, name, password, client)
+            return name_ok, accounts.open_session(db, name_ok, client)
+
+        try:
+            _, session_id = await _accounts(site, check)
+        except accounts.LoginRefused as e:
+            error, status = str(e), 429 if e.locked_until else 403
+        else:
             response = Response.redirect("/-/curation")
-            response.set_cookie("ds_actor", datasette.sign({"a": CURATOR}, "actor"), httponly=True, samesite="lax")
+            _set_session_cookie(response, request, session_id, int(accounts.SESSION_DURATION.total_seconds()))
             return response
-        error = "Mot de passe incorrect."
-    html = await datasette.render_template("veille_login.html", {"error": error}, request=request)
-    return Response.html(html, status=403 if error and request.method == "POST" else 200)
+    html = await datasette.render_template("veille_login.html", {"error": error, "opened": opened},
+                                           request=request)
+    return Response.html(html, status=status)
 
 
-async def logout(datasette, request):
+@with_site
+async def logout(datasette, request, site: Site):
+    if request.method != "POST":  # logging out changes state: a POST with Datasette's CSRF token
+        return Response.redirect("/-/curation" if _curator(request) else "/-/curation/login")
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id and site.subscribers_db.exists():
+        await _accounts(site, lambda db: accounts.close_session(db, session_id))
     response = Response.redirect("/-/curation/login")
-    response.set_cookie("ds_actor", "", expires=0)
+    _set_session_cookie(response, request, "", 0)
     return response
 
 
@@ -223,7 +313,8 @@ def _tag_list(item, site: Site, gazetteer) -> list[dict]:
 
 @with_site
 async def curation(datasette, request, site: Site):
-    if not _is_curator(request):
+    curator = _curator(request)
+    if not curator:
         return Response.redirect("/-/curation/login")
     settings = site.config.settings
     week, error = request.args.get("week") or current_week(settings.tz), None
@@ -244,17 +335,21 @@ async def curation(datasette, request, site: Site):
     html = await datasette.render_template("veille_curation.html", {
         "title": site.title, "week": week, "previous_week": shift_week(week, -1), "next_week": shift_week(week, 1),
         "rows": rows, "in_bulletin": sum(1 for item in items if item.in_bulletin),
-        "tag_options": options, "message": request.args.get("ok"), "error": error,
+        "tag_options": options, "message": request.args.get("ok"), "error": error, "curator": curator,
     }, request=request)
     return Response.html(html)
 
 
 @with_site
 async def curate_item(datasette, request, site: Site):
-    if not _is_curator(request):
+    curator = _curator(request)
+    if not curator:
         return Response.redirect("/-/curation/login")
-    item_id = int(request.url_vars["item_id"])
-    form = await request.post_vars()
+    digits = request.url_vars["item_id"]
+    if len(digits) > 18:  # beyond SQLite's integers: no such item
+        return _page("Article introuvable", "<p>Aucun article de ce numéro dans l'archive.</p>", 404)
+    item_id = int(digits)
+    form = await _form(request)
     week = form.get("week") or ""
     try:
         parse_week(week)
@@ -263,17 +358,32 @@ async def curate_item(datasette, request, site: Site):
     flag = lambda name: None if name not in form else form[name] == "1"  # noqa: E731
 
     def record(conn):
-        return curate(sqlite_utils.Database(conn), site.config.taxonomy, item_id,
+        db = sqlite_utils.Database(conn)
+        if not db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone():
+            return None
+        return curate(db, site.config.taxonomy, item_id,
                       add=[form["add"]] if form.get("add") else [],
                       remove=[form["remove"]] if form.get("remove") else [],
-                      reject=flag("reject"), highlight=flag("highlight"), note=form.get("note"))
+                      reject=flag("reject"), highlight=flag("highlight"), note=form.get("note"), by=curator)
 
+    back = f"<p><a href='/-/curation?week={escape(week)}'>Retour à la curation</a></p>"
     try:
-        await datasette.get_database(site.database).execute_write_fn(record, block=True)
+        row = await datasette.get_database(site.database).execute_write_fn(record, block=True)
     except VeilleError as e:
-        return Response.html(f"<p>{escape(str(e))}</p><p><a href='/-/curation?week={escape(week)}'>Retour</a></p>",
-                             status=400)
+        return _page("Décision refusée", f"<p>{escape(str(e))}</p>{back}", 400)
+    if row is None:
+        return _page("Article introuvable", f"<p>Aucun article n°{item_id} dans l'archive.</p>{back}", 404)
     return Response.redirect(f"/-/curation?week={week}&ok=Article+{item_id}+mis+à+jour#item-{item_id}")
+
+
+async def unknown_page(datasette, request):
+    return _page("Page introuvable", "<p>Cette page n'existe pas. <a href=\"/-/curation\">Curation</a> · "
+                 "<a href=\"/-/bulletins\">Bulletins</a></p>", 404)
+
+
+async def invalid_unsubscribe_link(datasette, request):
+    return _page("Lien de désabonnement invalide",
+                 "<p>Ce lien n'est pas valide ou a été altéré. Écrivez-nous pour vous désabonner.</p>", 400)
 
 
 @hookimpl
@@ -283,9 +393,12 @@ def register_routes():
         (r"^/-/curation/login$", login),
         (r"^/-/curation/logout$", logout),
         (r"^/-/curation/items/(?P<item_id>\d+)$", curate_item),
+        (r"^/-/curation/.*$", unknown_page),
         (r"^/-/unsubscribe/(?P<token>[A-Za-z0-9_.-]+)$", unsubscribe),
+        (r"^/-/unsubscribe(/.*)?$", invalid_unsubscribe_link),
         (r"^/-/bulletins/?$", bulletins),
         (r"^/-/bulletins/(?P<name>[^/]+)$", bulletin_file),
+        (r"^/-/bulletins/.*$", unknown_page),
     ]
 
 
@@ -293,3 +406,109 @@ def register_routes():
 def skip_csrf(scope):
     # RFC 8058: a mail client's one-click unsubscribe is a bare POST, with no cookie and no CSRF token.
     return scope["path"].startswith("/-/unsubscribe/")
+
+
+# ------------------------------------------------------------------------ errors
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """Around the whole application, Datasette's CSRF check included: a form that is not UTF-8 gets
+    a 400 (the CSRF check would fail on it with a 500), and an exception that escapes Datasette's
+    own handling one line on the error output and a French 500, never a traceback."""
+
+    def wrap(app):
+        async def wrapped(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            started = False
+
+            async def send_tracking(message):
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+            headers = dict(scope.get("headers") or [])
+            if scope.get("method") == "POST" and headers.get(b"content-type", b"").startswith(
+                    b"application/x-www-form-urlencoded"):
+                messages, more = [], True
+                while more:
+                    message = await receive()
+                    messages.append(message)
+                    more = message.get("type") == "http.request" and message.get("more_body", False)
+                try:
+                    b"".join(m.get("body", b"") for m in messages).decode("utf-8")
+                except UnicodeDecodeError:
+                    return await _page("Requête invalide", "<p>Formulaire illisible : il n'est pas encodé "
+                                       "en UTF-8.</p>", 400).asgi_send(send)
+
+                async def replay():
+                    return messages.pop(0) if messages else await receive()
+
+                receive = replay
+            try:
+                await app(scope, receive, send_tracking)
+            except Exception as e:  # noqa: BLE001 - answered and logged in one line, never re-raised
+                route = _route(scope.get("path") or "")
+                print(f"veille : 500 {type(e).__name__} sur {scope.get('method')} {route}{_where(e)}", file=sys.stderr)
+                if not started:
+                    await _page("Erreur du serveur", "<p>Une erreur inattendue s'est produite ; elle a été "
+                                "consignée sur le serveur.</p>", 500).asgi_send(send)
+
+        return wrapped
+
+    return wrap
+
+
+def _route(path: str) -> str:
+    """The path for the log, an unsubscribe link's token left out (it unsubscribes whoever has it)."""
+    return "/-/unsubscribe/…" if path.startswith("/-/unsubscribe/") else path[:200]
+
+
+def _where(exception: BaseException) -> str:
+    """Where an exception was raised (file, line, function): no message, no variables."""
+    frames = traceback.extract_tb(exception.__traceback__)
+    return f" ({Path(frames[-1].filename).name}:{frames[-1].lineno}, {frames[-1].name})" if frames else ""
+
+_TITLES = {400: "Requête invalide", 403: "Accès refusé", 404: "Page introuvable", 405: "Méthode non permise",
+           500: "Erreur du serveur"}
+
+
+@hookimpl(wrapper=True)
+def handle_exception(datasette, request, exception):
+    """Every uncaught exception: one line on the server's error output, a French page.
+
+    A wrapper, so that it replaces the answers of the other handlers rather than adding to them:
+    Datasette's own prints every frame's local variables (secrets included) when rich is
+    installed, as soon as its answer is awaited."""
+    try:
+        yield
+    except Exception:  # another handler failed: ours answers all the same
+        pass
+    return [_answer_exception(request, exception)]
+
+
+async def _answer_exception(request, exception) -> Response:
+    from datasette.views.base import DatasetteError
+
+    detail = None
+    if isinstance(exception, Base400):
+        status = exception.status
+        detail = str(exception.args[0]) if exception.args else None
+    elif isinstance(exception, DatasetteError):
+        status, detail = exception.status, None if exception.message_is_html else exception.message
+    else:
+        status = 500
+    where = _where(exception) if status >= 500 else ""
+    # Never the exception's message nor its locals: they may hold anything, secrets included.
+    print(f"veille : {status} {type(exception).__name__} sur {request.method} {_route(request.path)}{where}",
+          file=sys.stderr)
+    if status >= 500:
+        detail = "Une erreur inattendue s'est produite ; elle a été consignée sur le serveur."
+    if request.path.endswith(".json"):
+        return Response.json({"ok": False, "error": detail, "status": status, "title": None}, status=status)
+    title = _TITLES.get(status, "Requête refusée" if status < 500 else "Erreur du serveur")
+    if isinstance(exception, NotFound) or status == 404:
+        detail = "Cette page n'existe pas."  # Datasette's own messages are in English
+    body = f"<p>{escape(detail)}</p>" if detail else ""
+    return _page(title, body + '<p><a href="/">Retour à l\'accueil</a></p>', status)
