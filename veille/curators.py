@@ -19,6 +19,7 @@ the database (`sqlite_utils.Database`, see `open_curators_db`); those that depen
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -67,8 +68,12 @@ def open_curators_db(path: Path | str) -> sqlite_utils.Database:
 
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so that an unknown name costs the same time.
-_DUMMY_HASH = _hasher.hash("pas un vrai mot de passe")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so that an unknown name costs the same time."""
+    return _hasher.hash("pas un vrai mot de passe")
 
 
 def now_utc() -> datetime:
@@ -237,7 +242,7 @@ def verify(db: sqlite_utils.Database, name: str, password: str, client: str | No
     ok = False
     if password and len(password) <= MAX_PASSWORD:
         try:
-            ok = _hasher.verify(row[0] if row else _DUMMY_HASH, password) and row is not None
+            ok = _hasher.verify(row[0] if row else _dummy_hash(), password) and row is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
     if not ok:

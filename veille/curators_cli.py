@@ -72,7 +72,9 @@ def curators():
 @click.argument("name")
 @_password_option
 def curators_add(db, name, password_stdin):
-    """Create an account NAME (a-z, 0-9, . _ -); the password is asked twice (10 characters at least)."""
+    """Create the account NAME; its password is asked twice (10 characters at least).
+
+    NAME: lower-case letters a-z, digits, ".", "_" and "-"."""
     from veille.curators import add_curator, normalize_name
 
     name = normalize_name(name)  # refuse a bad name before asking for a password
@@ -103,8 +105,9 @@ def curators_list(db):
     if not accounts:
         click.echo("Aucun compte de curation (créez-en un : veille curators add NOM).")
     for c in accounts:
+        lock = f"\tconnexion bloquée jusqu'à {c.locked_until}" if c.locked_until else ""
         click.echo(f"{c.name}\tcréé le {c.created_at}\tmot de passe changé le {c.password_changed_at or '-'}"
-                   f"\tsessions ouvertes : {c.sessions}" + (f"\tbloqué jusqu'à {c.locked_until}" if c.locked_until else ""))
+                   f"\tsessions ouvertes : {c.sessions}{lock}")
 
 
 @curators.command("remove")
