@@ -2,7 +2,9 @@
 
 It serves the fixture sites of tests/fixtures/site (see veille.fixture_site), one endpoint per
 fault under /faults/, pages in odd charsets under /charsets/, copies of one story under /copies/,
-slow articles under /slow/, and /__log (the requests received so far, as JSON).
+slow articles under /slow/, a SPIP site under /spip/ (spip.php?page=backend, spip.php?articleNNN),
+links and redirects to any address under /elsewhere/ (the address in `?to=`), and /__log (the
+requests received so far, as JSON).
 Started with `python tests/mockserver.py`, it prints its base URL on the first line of stdout and
 serves until its stdin closes.
 """
@@ -15,6 +17,9 @@ import sys
 import time
 from html import escape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -22,6 +27,8 @@ from tests.corpora import FEEDPARSER_CORPUS  # noqa: E402
 from veille.fixture_site import FixtureSiteHandler, base_url, load_fixture_sources, serve  # noqa: E402
 
 SITE = Path(__file__).parent / "fixtures" / "site"
+SPIP_ARTICLES = {a["number"]: a for a in yaml.safe_load((SITE / "spip" / "articles.yaml").read_text(
+    encoding="utf-8"))["articles"]}
 CORPUS = FEEDPARSER_CORPUS  # None when neither the fetched nor the shared copy is there (tests/corpora.py)
 HTML = "text/html; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
@@ -115,7 +122,7 @@ class MockHandler(FixtureSiteHandler):
         if path == "/__log":
             return 200, "application/json", json.dumps(self.server.log).encode()
         for prefix, handler in (("/faults/", self.fault), ("/charsets/", self.charset), ("/copies/", self.copy),
-                                ("/slow/", self.slow)):
+                                ("/slow/", self.slow), ("/spip/", self.spip), ("/elsewhere/", self.elsewhere)):
             if path.startswith(prefix):
                 return handler(path[len(prefix):])
         if path.startswith("/corpus/") and CORPUS is not None:
@@ -203,6 +210,32 @@ class MockHandler(FixtureSiteHandler):
             return None
         title, body, canonical = pages[name]
         return 200, HTML, article_page(title, body, canonical=canonical).encode()
+
+    def spip(self, name):
+        """A SPIP site: every page is spip.php, told apart by its query alone (`?article101`)."""
+        if name != "spip.php":
+            return None
+        query = urlsplit(self.path).query
+        here = base_url(self.server)
+        if query == "page=backend":
+            return 200, RSS, feed([(a["title"], f"{here}/spip/spip.php?article{n}&utm_source=rss",
+                                    a["body"].split("\n\n")[0]) for n, a in SPIP_ARTICLES.items()])
+        key = query.split("&")[0].removeprefix("article")  # other keys (trackers) are ignored, as SPIP does
+        number = int(key) if key.isdigit() else None
+        if number not in SPIP_ARTICLES:
+            return None
+        article = SPIP_ARTICLES[number]
+        return 200, HTML, article_page(article["title"], article["body"].strip()).encode()
+
+    def elsewhere(self, name):
+        """`feed.xml?to=URL&to=…`: a feed whose entries link to each URL; `redirect?to=URL`: a 302 to URL."""
+        targets = parse_qs(urlsplit(self.path).query).get("to", [])
+        if name == "feed.xml":
+            return 200, RSS, feed([(f"Un article ailleurs ({i})", to, f"Le résumé que donne le flux de l'article {i}.")
+                                   for i, to in enumerate(targets, start=1)])
+        if name == "redirect" and targets:
+            return 302, "text/plain", b"", {"Location": targets[0]}
+        return None
 
     def slow(self, name):
         if name == "":

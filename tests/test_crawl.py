@@ -193,6 +193,23 @@ def test_rel_canonical_is_honoured_and_sitemaps_filtered(mockserver, config_dir)
     assert page["published_at"] == "2026-11-24T08:00:00+00:00"
 
 
+def test_every_article_of_a_spip_feed_is_kept(mockserver, config_dir):
+    """SPIP pages differ by their query alone (spip.php?article101): none may collapse into another."""
+    write_sources(config_dir, [{"id": "spip", "name": "SPIP", "type": "rss", "fetch_full": True,
+                                "url": f"{mockserver}/spip/spip.php?page=backend"}])
+    _, db = crawl(config_dir)
+    run = last_runs(db)["spip"]
+    assert (run["status"], run["items_seen"], run["items_new"], run["items_failed"]) == ("ok", 14, 14, 0)
+    urls = {r["url"] for r in db["items"].rows}
+    assert urls == {f"{mockserver}/spip/spip.php?article{n}" for n in range(101, 115)}
+    assert db.execute("SELECT COUNT(DISTINCT title) FROM items").fetchone()[0] == 14  # each its own page
+    before = len(server_log(mockserver))
+    db.execute("DELETE FROM http_validators")  # the feed is read again in full: no article is fetched again
+    _, db = crawl(config_dir)
+    assert [r["path"] for r in server_log(mockserver)[before:]] == ["/robots.txt", "/spip/spip.php?page=backend"]
+    assert db["items"].count == 14
+
+
 def test_a_redirected_article_is_not_fetched_again(mockserver, config_dir):
     write_sources(config_dir, [{"id": "liste", "name": "Liste", "type": "html", "links": "article h2 a",
                                 "url": f"{mockserver}/faults/listing-moved.html"}])

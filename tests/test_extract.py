@@ -95,6 +95,9 @@ def test_canonical_urls():
     assert canonical_url("HTTPS://WWW.Example.ORG/a/B.html?utm_source=rss&id=3&fbclid=x&xtor=RSS-1#top") == \
         "https://www.example.org/a/B.html?id=3"
     assert canonical_url("http://example.org/p?b=2&a=1") == "http://example.org/p?a=1&b=2"
+    # a key without a value identifies a SPIP article: kept (tests/test_urls.py has every CMS form)
+    assert canonical_url("http://example.org/spip.php?article101&utm_source=rss") == \
+        "http://example.org/spip.php?article101"
     for bad in ("javascript:alert(1)", "mailto:a@b.fr", "/relative", "ftp://example.org/x"):
         with pytest.raises(ValueError):
             canonical_url(bad)
