@@ -48,9 +48,27 @@ TOO_LARGE = "too_large"
 BLOCKED_BY_ROBOTS = "blocked_by_robots"
 REDIRECT_LOOP = "redirect_loop"
 NOT_HTML = "not_html"  # an article link to a PDF, an image…: not extracted
+PRIVATE_ADDRESS = "private_address"  # a host on the private network or loopback: never requested
 ERROR = "error"
 # And, written by the storage only: `running` (from the crawl's start until the source ends) and
 # `interrupted` (a source that never ended: its crawl was killed or stopped).
+
+
+class PrivateAddressRefused(IgnoreRequest):
+    """A request to a host on the private network or loopback, refused before it went out."""
+
+    def __init__(self, address: str, host: str):
+        self.address, self.host = address, host
+        where = address if host.strip("[]") == address else f"{address} ({host})"
+        super().__init__(f"adresse privée refusée : {where}")
+
+
+class UnresolvedHost(IgnoreRequest):
+    """A host whose addresses could not be looked up (so not checked): not requested."""
+
+    def __init__(self, host: str):
+        self.host = host
+        super().__init__(f"nom de domaine introuvable : {host}")
 
 
 @dataclass
@@ -89,6 +107,10 @@ class SourceRun:
 def describe_failure(failure: Failure) -> tuple[str, str, int | None]:
     """(status, French message, HTTP status) for a failed request."""
     exc = failure.value
+    if isinstance(exc, PrivateAddressRefused):
+        return PRIVATE_ADDRESS, str(exc), None
+    if isinstance(exc, UnresolvedHost):
+        return CONNECTION_ERROR, str(exc), None
     if isinstance(exc, HttpError):
         code = exc.response.status
         return HTTP_ERROR, f"réponse HTTP {code}", code

@@ -38,6 +38,10 @@ def scrapy_settings(crawl: CrawlSettings, db_path: Path | str, timezone: str = D
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "ERROR",
         "DOWNLOADER_MIDDLEWARES": {
+            # Before robots.txt (100): a private host's robots.txt is never asked for. Every request
+            # passes here, redirects too (RedirectMiddleware, 600, sends their new request through
+            # the whole chain again), and robots.txt requests themselves.
+            "crawlers.middlewares.PrivateHostsMiddleware": 90,
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawlers.middlewares.SharedRobotsTxtMiddleware": 100,
             "crawlers.middlewares.KnownArticlesMiddleware": 110,
