@@ -576,18 +576,28 @@ def subscribers_list(config, subscribers_db_path):
 @with_config
 @subscribers_db_option
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def subscribers_import(config, subscribers_db_path, csv_file):
-    """Import subscribers from a CSV file: email[,name,departements,themes].
+@click.option("--skip-invalid", is_flag=True, help="Import the valid lines and list the others.")
+def subscribers_import(config, subscribers_db_path, csv_file, skip_invalid):
+    """Import subscribers from a UTF-8 CSV file: email[,name,departements,themes].
 
-    Bad lines are reported and skipped; the exit code is 1 if any line was refused.
+    The whole file is checked first: nothing is written unless every line is valid (or, with
+    --skip-invalid, the valid lines are written and the others listed). Exit code 1 if a line was refused.
     """
     from newsletter.subscribers import import_subscribers
 
-    added, problems = import_subscribers(_subscribers_db(config, subscribers_db_path), csv_file)
-    click.echo(f"{added} abonné·e(s) importé·e(s).")
-    for problem in problems:
+    report = import_subscribers(_subscribers_db(config, subscribers_db_path), csv_file, skip_invalid=skip_invalid)
+    for problem in report.problems:
         click.echo(f"  {problem}", err=True)
-    if problems:
+    if not report.written:
+        click.echo(f"Rien n'a été importé : {len(report.problems)} ligne(s) refusée(s) ; corrigez-les, "
+                   "ou --skip-invalid pour importer les autres.", err=True)
+        sys.exit(1)
+    click.echo(f"{len(report.added)} abonné·e(s) ajouté·e(s), {len(report.updated)} mis·e(s) à jour, "
+               f"{len(report.unchanged)} inchangé·e(s).")
+    if report.unsubscribed:
+        click.echo(f"{len(report.unsubscribed)} adresse(s) désabonnée(s) laissée(s) telle(s) quelle(s) "
+                   f"(« veille subscribers add » pour réabonner) : {', '.join(report.unsubscribed)}")
+    if report.problems:
         sys.exit(1)
 
 
@@ -645,3 +655,12 @@ def demo(out_dir, site_dir, config_dir):
     from veille.demo import run_demo
 
     run_demo(out_dir, site_dir, config_dir, echo=click.echo)
+
+
+def _register_curators() -> None:
+    from veille.curators_cli import curators
+
+    cli.add_command(curators)
+
+
+_register_curators()
