@@ -24,6 +24,9 @@ def parse_tag(spec: str, taxonomy: Taxonomy) -> tuple[str, str]:
         facet, value = (part.strip() for part in spec.split(":", 1))
         if facet not in TAG_FACETS:
             raise VeilleError(f"facette inconnue « {facet} » (permises : {', '.join(TAG_FACETS)})")
+        if facet == "region":  # machine flags (na, outside), computed from the places: not a curator's tag
+            raise VeilleError("« region » est calculée à partir des lieux : ajoutez ou retirez un département, "
+                              "une commune ou un EPCI")
         if facet in PLACE_CODE_FORMATS:
             if not re.fullmatch(PLACE_CODE_FORMATS[facet], value):
                 raise VeilleError(f"code {facet} invalide : « {value} »")

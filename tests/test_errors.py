@@ -90,3 +90,7 @@ def test_a_folder_the_system_refuses_is_named(config_dir, archive, tmp_path):
     blocker.write_text("x", encoding="utf-8")
     message = refused(config_dir, "bulletin", "build", "--week", "2026-W48", "--out", str(blocker / "bulletins"))
     assert str(blocker / "bulletins") in message and "n'est pas un dossier" in message
+
+
+def test_the_region_flags_are_not_a_curator_tag(config_dir, archive):
+    assert "« region » est calculée à partir des lieux" in refused(config_dir, "curate", "1", "--add", "region:xyz")
