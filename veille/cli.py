@@ -5,8 +5,6 @@ Messages for the user are in French; `--help` texts are in English like the READ
 
 from __future__ import annotations
 
-import errno
-import functools
 import json
 import sys
 from pathlib import Path
@@ -14,87 +12,16 @@ from pathlib import Path
 import click
 
 from config.errors import VeilleError
-
-DEFAULT_CONFIG = "config"
-
-
-# What the system says when a file or folder cannot be used, in French.
-_OS_ERRORS = {errno.ENOENT: "fichier ou dossier introuvable", errno.EACCES: "permission refusée",
-              errno.EPERM: "opération non permise", errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
-              errno.EISDIR: "c'est un dossier, pas un fichier", errno.ENOSPC: "plus de place sur le disque",
-              errno.EROFS: "système de fichiers en lecture seule", errno.EEXIST: "existe déjà"}
-
-
-class VeilleGroup(click.Group):
-    """Reports VeilleError (and its ConfigError) as a clear message and exit code 1, no traceback;
-    so too a file or folder the system refuses (OSError)."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except VeilleError as e:
-            click.echo(f"Erreur : {e}", err=True)
-            sys.exit(1)
-        except OSError as e:
-            reason = _OS_ERRORS.get(e.errno, e.strerror or str(e))
-            click.echo(f"Erreur : {e.filename} : {reason}" if e.filename else f"Erreur : {reason}", err=True)
-            sys.exit(1)
-
-
-def config_option(f):
-    return click.option(
-        "--config", "config_dir", envvar="VEILLE_CONFIG", default=DEFAULT_CONFIG, show_default=True,
-        type=click.Path(file_okay=False, path_type=Path), help="Configuration folder (env VEILLE_CONFIG).",
-    )(f)
-
-
-def db_option(f):
-    return click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-                        help="Archive database [default: paths.db of settings.yaml].")(f)
-
-
-def subscribers_db_option(f):
-    return click.option("--subscribers-db", "subscribers_db_path", type=click.Path(dir_okay=False, path_type=Path),
-                        help="Subscribers database [default: paths.subscribers_db of settings.yaml].")(f)
-
-
-def with_config(f):
-    """Load the config folder and pass `config` instead of `config_dir`."""
-
-    @config_option
-    @functools.wraps(f)
-    def wrapper(config_dir, **kwargs):
-        from config.loading import load_config
-
-        return f(config=load_config(config_dir), **kwargs)
-
-    return wrapper
-
+from veille.cli_support import (VeilleGroup, check_separate, config_option, db_option, open_sqlite,
+                                subscribers_db_option, system_user, with_config)
 
 ITEM_ID = click.IntRange(1, 2**63 - 1)  # SQLite's integers: a larger id is a typing mistake, not a crash
-
-
-def _open(opener, path):
-    """Open a SQLite file with `opener`, a file that is not a database being a clear error."""
-    import sqlite3
-
-    try:
-        return opener(path)
-    except sqlite3.DatabaseError as e:
-        raise VeilleError(f"{path} n'est pas une base SQLite utilisable ({e})") from None
 
 
 def _archive(config, db_path):
     from pipeline.archive import open_db
 
-    return _open(open_db, db_path or config.db_path)
-
-
-def _separate(config, db_path, subscribers_db_path) -> None:
-    """Refuse the archive and the subscribers in one file, whichever option or setting named them."""
-    from config.loading import check_separate_databases
-
-    check_separate_databases(db_path or config.db_path, subscribers_db_path or config.subscribers_db_path)
+    return open_sqlite(open_db, db_path or config.db_path)
 
 
 def _gazetteer(config):
@@ -492,12 +419,12 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run):
     from newsletter.send import send_bulletin
     from newsletter.subscribers import open_subscribers_db
 
-    _separate(config, db_path, subscribers_db_path)
+    check_separate(config, db_path, subscribers_db_path)
     week = _week(config, week)
     gazetteer = _gazetteer(config)
     _, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
                                 config.taxonomy, gazetteer)
-    subscribers = _open(open_subscribers_db, subscribers_db_path or config.subscribers_db_path)
+    subscribers = open_sqlite(open_subscribers_db, subscribers_db_path or config.subscribers_db_path)
     compose = None if dry_run else letter_composer(data, config.settings, gazetteer)
     report = send_bulletin(subscribers, week, compose, config.settings.smtp, dry_run=dry_run)
     click.echo(format_send_report(report))
@@ -525,7 +452,7 @@ def subscribers():
 def _subscribers_db(config, path):
     from newsletter.subscribers import open_subscribers_db
 
-    return _open(open_subscribers_db, path or config.subscribers_db_path)
+    return open_sqlite(open_subscribers_db, path or config.subscribers_db_path)
 
 
 def _split(value: str | None) -> list[str]:
@@ -614,11 +541,11 @@ def subscribers_import(config, subscribers_db_path, csv_file, skip_invalid):
               help="Folder of built bulletins [default: paths.bulletins of settings.yaml].")
 def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
     """Browse and query the archive with Datasette, with the curation pages (/-/curation, login with
-    VEILLE_CURATOR_PASSWORD), the unsubscribe route and the bulletins (/-/bulletins). The
-    subscribers database is never served."""
+    a curator's account: `veille curators add NAME`), the unsubscribe route and the bulletins
+    (/-/bulletins). The subscribers database is never served."""
     from veille.server import make_datasette, serve as run_server
 
-    _separate(config, db_path, subscribers_db_path)
+    check_separate(config, db_path, subscribers_db_path)
     path = db_path or config.db_path
     _archive(config, path).close()  # a clear error now rather than on the first request
     datasette = make_datasette(config, path, subscribers_db_path or config.subscribers_db_path,
@@ -639,7 +566,7 @@ def schedule(config, db_path, subscribers_db_path):
     """
     from veille.schedule import run_scheduler
 
-    _separate(config, db_path, subscribers_db_path)
+    check_separate(config, db_path, subscribers_db_path)
     run_scheduler(config, db_path, subscribers_db_path)
 
 

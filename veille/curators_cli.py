@@ -1,46 +1,31 @@
 """`veille curators`: the curators' accounts (in the subscribers database, never served).
 
-Registered in veille/cli.py with `cli.add_command(curators)`. The options `--config` and
-`--subscribers-db` are declared again here rather than imported from veille.cli, which imports this
-module (no import cycle).
+Registered in veille/cli.py with `cli.add_command(curators)`. Its options and error reporting are
+veille/cli_support.py's, shared with every other command.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
-from pathlib import Path
 
 import click
 
-from config.errors import VeilleError
-
-
-class _Group(click.Group):
-    """Reports VeilleError as a clear message and exit code 1, no traceback (also when run alone)."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except VeilleError as e:
-            click.echo(f"Erreur : {e}", err=True)
-            sys.exit(1)
+from veille.cli_support import VeilleGroup, check_separate, open_sqlite, subscribers_db_option, with_config
 
 
 def _with_database(f):
-    """`--config` and `--subscribers-db`; passes `db`, the subscribers database with the curators' tables."""
+    """`--config` and `--subscribers-db`; passes `db`, the subscribers database with the curators' tables
+    (never the archive: refused when both name one file)."""
 
-    @click.option("--config", "config_dir", envvar="VEILLE_CONFIG", default="config", show_default=True,
-                  type=click.Path(file_okay=False, path_type=Path), help="Configuration folder (env VEILLE_CONFIG).")
-    @click.option("--subscribers-db", "subscribers_db_path", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Subscribers database [default: paths.subscribers_db of settings.yaml].")
+    @with_config
+    @subscribers_db_option
     @functools.wraps(f)
-    def wrapper(config_dir, subscribers_db_path, **kwargs):
-        from config.loading import load_config
+    def wrapper(config, subscribers_db_path, **kwargs):
         from veille.curators import open_curators_db
 
-        path = subscribers_db_path or load_config(config_dir).subscribers_db_path
-        db = open_curators_db(path)
+        check_separate(config, None, subscribers_db_path)
+        db = open_sqlite(open_curators_db, subscribers_db_path or config.subscribers_db_path)
         try:
             return f(db=db, **kwargs)
         finally:
@@ -61,7 +46,7 @@ def _read_password(from_stdin: bool) -> str:
                         err=True)
 
 
-@click.group(cls=_Group)
+@click.group(cls=VeilleGroup)
 def curators():
     """Curators' accounts for the curation pages of `veille serve` (each with its own password,
     stored hashed with argon2 in the subscribers database)."""

@@ -1,0 +1,98 @@
+"""What every `veille` command group shares: the error-reporting group, the common options, opening a
+SQLite file with a clear error.
+
+A module of its own so that veille/cli.py and the groups it registers (veille/curators_cli.py) both
+import it, without importing each other.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+from config.errors import VeilleError
+
+DEFAULT_CONFIG = "config"
+UNKNOWN_USER = "inconnu"
+
+# What the system says when a file or folder cannot be used, in French.
+_OS_ERRORS = {errno.ENOENT: "fichier ou dossier introuvable", errno.EACCES: "permission refusée",
+              errno.EPERM: "opération non permise", errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+              errno.EISDIR: "c'est un dossier, pas un fichier", errno.ENOSPC: "plus de place sur le disque",
+              errno.EROFS: "système de fichiers en lecture seule", errno.EEXIST: "existe déjà"}
+
+
+class VeilleGroup(click.Group):
+    """Reports VeilleError (and its ConfigError) as a clear message and exit code 1, no traceback;
+    so too a file or folder the system refuses (OSError)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VeilleError as e:
+            click.echo(f"Erreur : {e}", err=True)
+            sys.exit(1)
+        except OSError as e:
+            reason = _OS_ERRORS.get(e.errno, e.strerror or str(e))
+            click.echo(f"Erreur : {e.filename} : {reason}" if e.filename else f"Erreur : {reason}", err=True)
+            sys.exit(1)
+
+
+def config_option(f):
+    return click.option(
+        "--config", "config_dir", envvar="VEILLE_CONFIG", default=DEFAULT_CONFIG, show_default=True,
+        type=click.Path(file_okay=False, path_type=Path), help="Configuration folder (env VEILLE_CONFIG).",
+    )(f)
+
+
+def db_option(f):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Archive database [default: paths.db of settings.yaml].")(f)
+
+
+def subscribers_db_option(f):
+    return click.option("--subscribers-db", "subscribers_db_path", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Subscribers database [default: paths.subscribers_db of settings.yaml].")(f)
+
+
+def with_config(f):
+    """Load the config folder and pass `config` instead of `config_dir`."""
+
+    @config_option
+    @functools.wraps(f)
+    def wrapper(config_dir, **kwargs):
+        from config.loading import load_config
+
+        return f(config=load_config(config_dir), **kwargs)
+
+    return wrapper
+
+
+def open_sqlite(opener, path):
+    """Open a SQLite file with `opener`, a file that is not a database being a clear error."""
+    import sqlite3
+
+    try:
+        return opener(path)
+    except sqlite3.DatabaseError as e:
+        raise VeilleError(f"{path} n'est pas une base SQLite utilisable ({e})") from None
+
+
+def check_separate(config, db_path, subscribers_db_path) -> None:
+    """Refuse the archive and the subscribers in one file, whichever option or setting named them."""
+    from config.loading import check_separate_databases
+
+    check_separate_databases(db_path or config.db_path, subscribers_db_path or config.subscribers_db_path)
+
+
+def system_user() -> str:
+    """The name of the account running the command: who made a decision from the command line."""
+    try:
+        return getpass.getuser().strip() or UNKNOWN_USER
+    except (OSError, KeyError, ImportError):  # no USER/LOGNAME and no passwd entry (containers)
+        return UNKNOWN_USER
