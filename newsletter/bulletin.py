@@ -19,6 +19,7 @@ from pathlib import Path
 import css_inline
 import sqlite_utils
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2.ext import Extension
 
 from config.dates import french_date, parse_week, shift_week
 from config.schema import NATURES, Settings, Taxonomy
@@ -84,10 +85,12 @@ class Bulletin:
     departements: list[tuple[str, int]] = field(default_factory=list)  # (name, items) for the chart
     for_whom: str | None = None           # "Creuse, Haute-Vienne · publics" when personalised
     unsubscribe_url: str | None = None
+    highlights_more: int = 0              # highlights left out of a copy too long for e-mail, to be read online
+    agenda_more: int = 0                  # agenda entries left out likewise
 
     @property
     def count(self) -> int:
-        return len(self.highlights) + sum(len(s.items) + s.more for s in self.sections)
+        return len(self.highlights) + self.highlights_more + sum(len(s.items) + s.more for s in self.sections)
 
     @property
     def chart_max(self) -> int:
@@ -174,16 +177,34 @@ def personalise(bulletin: Bulletin, departements: list[str], themes: list[str],
     )
 
 
-def capped(bulletin: Bulletin, per_section: int) -> Bulletin:
-    """At most `per_section` items a section, the rest counted and left to the online issue."""
-    return replace(bulletin, sections=[replace(s, items=s.items[:per_section], more=s.more + max(0, len(s.items) - per_section))
-                                       for s in bulletin.sections])
+def capped(bulletin: Bulletin, per_section: int, highlights: int | None = None, agenda: int | None = None) -> Bulletin:
+    """At most `per_section` items a section (and, when given, at most `highlights` highlights and
+    `agenda` agenda entries), the rest counted and left to the online issue."""
+    def cut(entries: list, cap: int | None) -> tuple[list, int]:
+        return (entries, 0) if cap is None else (entries[:cap], max(0, len(entries) - cap))
+
+    kept_highlights, highlights_more = cut(bulletin.highlights, highlights)
+    kept_agenda, agenda_more = cut(bulletin.agenda, agenda)
+    return replace(bulletin,
+                   sections=[replace(s, items=s.items[:per_section], more=s.more + max(0, len(s.items) - per_section))
+                             for s in bulletin.sections],
+                   highlights=kept_highlights, highlights_more=bulletin.highlights_more + highlights_more,
+                   agenda=kept_agenda, agenda_more=bulletin.agenda_more + agenda_more)
+
+
+class _Dedent(Extension):
+    """The HTML template's indentation is for its readers: dropped from every copy (each byte counts,
+    see `newsletter.letters.MAX_HTML_BYTES`). Only the template's own text is touched, never the data."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return re.sub(r"^[ \t]+", "", source, flags=re.M) if name and name.endswith(".html.j2") else source
 
 
 @lru_cache(maxsize=1)
 def _templates() -> Environment:
     env = Environment(
         loader=PackageLoader("newsletter", "templates"),
+        extensions=[_Dedent],
         autoescape=select_autoescape(["html", "html.j2"]),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -194,7 +215,7 @@ def _templates() -> Environment:
     return env
 
 
-_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True, minify_css=True)
 
 
 def render_bulletin(bulletin: Bulletin) -> tuple[str, str]:
