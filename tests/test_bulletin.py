@@ -216,13 +216,12 @@ def test_rendered_bulletin_matches_the_golden_file(tmp_path, db, config, suffix)
     """Set VEILLE_UPDATE_GOLDEN=1 to rewrite the golden files after an intended change."""
     import os
 
-    from newsletter.bulletin import bulletin_data, capped, personalise, render_bulletin
+    from newsletter.bulletin import bulletin_data
+    from newsletter.letters import render_copy
 
     curate(db, config.taxonomy, db.ids["appel"], highlight=True, note="À relayer auprès des SIAE.")
-    bulletin = capped(personalise(bulletin_data(db, WEEK, config.settings, config.taxonomy), ["33"], [],
-                                  {"33": "Gironde"}), config.settings.bulletin.section_cap)
-    bulletin.unsubscribe_url = "https://veille.example.org/-/unsubscribe/1.abc"
-    html, text = render_bulletin(bulletin)
+    html, text = render_copy(bulletin_data(db, WEEK, config.settings, config.taxonomy), config.settings, ["33"], [],
+                             unsubscribe_url="https://veille.example.org/-/unsubscribe/1.abc")
     rendered = mask(text if suffix == "txt" else html)
     golden = GOLDEN / f"bulletin-{WEEK}.{suffix}"
     if os.environ.get("VEILLE_UPDATE_GOLDEN"):
@@ -388,3 +387,95 @@ def test_the_gazetteer_is_a_setting(tmp_path, config_dir):
     result = run_veille("tag", "--jsonl", str(source), "--config", str(config_dir), check=False)
     assert result.returncode == 1 and "répertoire géographique introuvable" in result.stderr
     assert str(tmp_path / "absent.json") in result.stderr and "Traceback" not in result.stderr
+
+
+def shown_and_online(html: str, text: str, copy) -> None:
+    """Every item of `copy` is in its HTML and text, and the « de plus » figures of both add up to
+    the items and agenda entries the copy leaves online."""
+    from lxml import html as lxml_html
+
+    titles = [i.title for i in copy.highlights + [i for s in copy.sections for i in s.items]]
+    assert [h3.text_content() for h3 in lxml_html.document_fromstring(html).iter("h3")] == titles
+    assert all(title in text for title in titles)
+    online = copy.highlights_more + copy.agenda_more + sum(s.more for s in copy.sections)
+    assert sum(int(n) for n in re.findall(r"\((\d+) de plus\)", html)) == online
+    assert sum(int(n) for n in re.findall(r"\((\d+) de plus\)", text)) == online
+
+
+def test_every_copy_of_a_full_week_stays_under_the_clipping_size(config):
+    """Gmail clips past 102 KB: a 60-item week fits in every copy at the usual cap, by its markup
+    alone (no copy needs shortening), with the rest online."""
+    from benchmarks.bench_bulletin import profiles, sample_week
+    from newsletter.bulletin import capped, personalise, render_bulletin
+    from newsletter.letters import MAX_HTML_BYTES, largest_copy, render_copy, subscriber_copy
+    from pipeline.places import load_gazetteer
+
+    settings, week = config.settings, sample_week(60)
+    assert len(week.highlights) + sum(len(s.items) for s in week.sections) == 60
+    size, profile = largest_copy(week, settings, profiles())
+    assert size < MAX_HTML_BYTES and size < 70_000, size  # 61 KB when written; 84 KB with the markup before
+    assert profile == ([], [])  # the copy with everything
+    labels = load_gazetteer().region_departements
+    for departements, themes in profiles():
+        copy = subscriber_copy(week, settings, departements, themes)
+        assert copy == capped(personalise(week, departements, themes, labels), settings.bulletin.section_cap)
+        html, text = render_copy(week, settings, departements, themes)
+        assert render_bulletin(copy) == (html, text)
+        shown_and_online(html, text, copy)
+        personal = personalise(week, departements, themes, labels)
+        assert copy.count == personal.count  # the header's figure counts the items online too
+    whole = subscriber_copy(week, settings, [], [])
+    assert sum(s.more for s in whole.sections) == 60 - 4 - sum(len(s.items) for s in whole.sections) > 0
+
+
+@pytest.mark.parametrize("highlights", [4, 150])
+def test_an_extreme_week_is_shortened_until_every_letter_fits(config, caplog, highlights):
+    """200 items with long titles and notes and a cap of 50 a section: each letter shows fewer items,
+    the rest counted online, and says so; with 150 highlights, fewer highlights and agenda entries too."""
+    from benchmarks.bench_bulletin import sample_week
+    from newsletter.bulletin import capped, personalise, render_bulletin
+    from newsletter.letters import MAX_HTML_BYTES, html_bytes, letter_composer, subscriber_copy
+    from newsletter.subscribers import Subscriber
+    from pipeline.places import load_gazetteer
+
+    labels = load_gazetteer().region_departements
+    week = sample_week(200, highlights=highlights, notes=200, long_texts=True)
+    settings = config.settings.model_copy(update={"secret": SecretStr("s"), "bulletin": config.settings.bulletin.model_copy(
+        update={"section_cap": 50})})
+    everything = render_bulletin(capped(week, 50))[0]
+    assert html_bytes(everything) > 2 * MAX_HTML_BYTES  # far beyond the limit at the setting's cap
+    compose = letter_composer(week, settings)
+    readers = [Subscriber(1, "anne@example.org", "Anne", [], []),
+               Subscriber(2, "bruno@example.org", "Bruno", ["23"], []),
+               Subscriber(3, "chloe@example.org", "Chloé", ["33", "64"], ["publics"])]
+    for reader in readers:
+        letter = compose(reader)
+        assert html_bytes(letter.html) <= MAX_HTML_BYTES
+        assert letter.unsubscribe_url and f'href="{letter.unsubscribe_url}"' in letter.html  # the end is there
+        copy = subscriber_copy(week, settings, reader.departements, reader.themes)
+        personal = personalise(week, reader.departements, reader.themes, labels)
+        assert copy.unsubscribe_url is None and copy.count == personal.count
+        shown_and_online(letter.html, letter.text, copy)
+        too_big = html_bytes(render_bulletin(capped(personal, 50))[0]) > MAX_HTML_BYTES
+        assert (reader.email in compose.shortened) == too_big
+        if too_big:
+            assert max(len(s.items) for s in copy.sections) < 50 and compose.shortened[reader.email] > 0
+        else:
+            assert copy == capped(personal, 50)
+        if highlights > 100 and too_big:  # one item a section is not enough: fewer highlights (and agenda entries)
+            assert copy.highlights_more and "Voir toute la une dans l'archive" in letter.html
+            assert "#a-la-une" in letter.text and all(len(s.items) == 1 for s in copy.sections)
+            assert bool(copy.agenda_more) == (len(personal.agenda) > len(copy.highlights))
+    assert "anne@example.org" in compose.shortened  # everything: the largest copy
+    assert "raccourcie pour rester sous 100000 octets" in caplog.text
+
+
+def test_a_copy_that_fits_is_not_shortened(db, config):
+    from newsletter.bulletin import bulletin_data
+    from newsletter.letters import letter_composer
+    from newsletter.subscribers import Subscriber
+
+    settings = config.settings.model_copy(update={"secret": SecretStr("s")})
+    compose = letter_composer(bulletin_data(db, WEEK, settings, config.taxonomy), settings)
+    compose(Subscriber(1, "anne@example.org", "Anne", [], []))
+    assert compose.shortened == {}
