@@ -257,6 +257,7 @@ class BulletinSettings(_Strict):
     max_age_days: Annotated[int, Field(ge=1)] = 30           # older articles stay out, even if new to us
     section_cap: Annotated[int, Field(ge=1)] = 8              # items a section shows in an e-mail
     agenda_lookback_weeks: Annotated[int, Field(ge=0)] = 6    # calls and events of earlier bulletins kept until their date
+    require_approval: bool = True  # `bulletin send` refuses a week the curator has not approved (--force overrides)
 
 
 class Settings(_Strict):
@@ -264,11 +265,22 @@ class Settings(_Strict):
     timezone: str = DEFAULT_TIMEZONE  # weeks, dates in the bulletin and of the sources, the schedule
     public_url: str = "http://localhost:8001"
     secret: SecretStr = SecretStr("")  # signs unsubscribe links; masked in every repr and log
-    curator_password: str = ""  # opens the curation pages of `veille serve`; empty: they stay closed
     crawl: CrawlSettings = CrawlSettings()
     smtp: SmtpSettings = SmtpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     bulletin: BulletinSettings = BulletinSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_shared_password(cls, data: Any) -> Any:
+        # `curator_password` of earlier versions: an empty one (the line of the old settings.yaml) is
+        # dropped; a password set there protects nothing any more, which the curator must know.
+        if isinstance(data, Mapping) and "curator_password" in data:
+            data = dict(data)
+            if data.pop("curator_password") not in (None, ""):
+                raise ValueError("« curator_password » n'est plus utilisé et ne protège rien : supprimez cette "
+                                 "ligne et créez un compte par personne (veille curators add NOM)")
+        return data
 
     @field_validator("public_url")
     @classmethod
@@ -299,7 +311,6 @@ ENV_OVERRIDES = {
     "VEILLE_SMTP_FROM": ("smtp", "from"),
     "VEILLE_PUBLIC_URL": ("public_url",),
     "VEILLE_SECRET": ("secret",),
-    "VEILLE_CURATOR_PASSWORD": ("curator_password",),
 }
 
 

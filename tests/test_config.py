@@ -198,3 +198,25 @@ def test_settings_bad_schedule(tmp_path):
     problems, _ = problems_of(load_settings, path, {})
     assert [(p[0], p[1]) for p in problems] == [(1, "timezone"), (3, "schedule.crawl")]
     assert "fuseau horaire inconnu" in problems[0][2] and "cron invalide" in problems[1][2]
+
+
+def test_bulletin_requires_approval_by_default_and_can_be_told_not_to(tmp_path):
+    assert load_settings(None, {}).bulletin.require_approval is True
+    assert load_config(ROOT / "config").settings.bulletin.require_approval is True  # written in settings.yaml
+    path = write(tmp_path, "bulletin:\n  require_approval: false\n", "settings.yaml")
+    assert load_settings(path, {}).bulletin.require_approval is False
+    problems, _ = problems_of(load_settings, write(tmp_path, "bulletin:\n  require_approval: peut-être\n",
+                                                   "settings.yaml"), {})
+    assert problems == [(2, "bulletin.require_approval", "true ou false attendu")]
+
+
+def test_the_shared_curator_password_is_gone(tmp_path):
+    # The empty line of an older settings.yaml is harmless; a password set there protected nothing.
+    assert not hasattr(load_settings(write(tmp_path, 'curator_password: ""\n', "settings.yaml"), {}),
+                       "curator_password")
+    _, message = problems_of(load_settings, write(tmp_path, "curator_password: s3cret\n", "settings.yaml"), {})
+    assert "« curator_password » n'est plus utilisé" in message and "veille curators add" in message
+    assert "s3cret" not in message
+    settings = load_settings(None, {"VEILLE_CURATOR_PASSWORD": "s3cret"})  # no longer an override
+    assert "s3cret" not in repr(settings)
+    assert "curator_password" not in (ROOT / "config" / "settings.yaml").read_text(encoding="utf-8")
