@@ -8,6 +8,8 @@ Tables:
   action `remove` cancels an automatic tag;
 - `curation`: per-item curator decisions (rejected, highlight, note), each tag and decision of a
   curator with the name of its `curator` account when known;
+- `approvals`: one row per approval of a week's bulletin by the curator (who, when, the items and
+  decisions she saw); the latest of a week counts (pipeline/approval.py);
 - `duplicates`, `minhashes`: exact copies seen at other URLs, and near-duplicate signatures;
 - `http_validators`: ETag/Last-Modified per feed, listing and sitemap URL (conditional GET);
 - `page_errors`: per-article failures; `crawls`: the figures of each crawl;
@@ -168,6 +170,20 @@ def m006_curator_names(db: sqlite_utils.Database) -> None:
     # the command line without a name, or before accounts existed).
     db["tags"].add_column("curator", str)
     db["curation"].add_column("curator", str)
+
+
+@migrations()
+def m007_approvals(db: sqlite_utils.Database) -> None:
+    # « Valider le bulletin de la semaine »: every approval is kept (history); the latest of a week
+    # counts. `item_ids` (the items then in the bulletin) and `decisions` (the curator decisions on the
+    # week's items then recorded) are JSON: what she saw, to tell what changed since.
+    db["approvals"].create(
+        {"id": int, "week": str, "approved_by": str, "approved_at": str, "items_in": int, "item_ids": str,
+         "decisions": str},
+        pk="id",
+        not_null={"week", "approved_by", "approved_at"},
+    )
+    db["approvals"].create_index(["week", "id"])
 
 
 def open_migrated(path: Path | str, migration_set: Migrations) -> sqlite_utils.Database:

@@ -129,12 +129,13 @@ def tag_items(db: sqlite_utils.Database, taxonomy: Taxonomy, everything: bool = 
 
 def explain(db: sqlite_utils.Database, item_id: int) -> list[dict]:
     """Every tag row of an item, curator decisions first: facet, value, origin, action, score, evidence,
-    and whether it is in effect."""
+    whether it is in effect, and for a curator's, who (`curator`, None when unknown) and when (`at`)."""
     effective = {(f, v) for f, v in db.execute("SELECT facet, value FROM effective_tags WHERE item_id = ?",
                                                [item_id])}
     rows = db.execute(
-        "SELECT facet, value, origin, action, score, evidence FROM tags WHERE item_id = ? "
+        "SELECT facet, value, origin, action, score, evidence, curator, updated_at FROM tags WHERE item_id = ? "
         "ORDER BY origin = 'auto', origin = 'model', facet, value", [item_id]).fetchall()
     return [{"facet": f, "value": v, "origin": o, "action": a, "score": sc,
-             "evidence": json.loads(e) if e else [], "effective": (f, v) in effective and a == "add"}
-            for f, v, o, a, sc, e in rows]
+             "evidence": json.loads(e) if e else [], "effective": (f, v) in effective and a == "add",
+             "curator": who if o == "curator" else None, "at": at if o == "curator" else None}
+            for f, v, o, a, sc, e, who, at in rows]

@@ -37,7 +37,7 @@ def test_every_command_has_help(path):
 def test_contract_commands_exist():
     names = set(all_commands(cli))
     assert {("crawl",), ("sources",), ("tag",), ("curate",), ("export",), ("bulletin", "build"),
-            ("bulletin", "send"), ("bulletin", "plan"), ("subscribers", "add"), ("subscribers", "remove"), ("subscribers", "list"),
+            ("bulletin", "send"), ("bulletin", "plan"), ("bulletin", "approve"), ("bulletin", "status"), ("subscribers", "add"), ("subscribers", "remove"), ("subscribers", "list"),
             ("subscribers", "import"), ("serve",), ("schedule",), ("demo",)} <= names
 
 
@@ -171,7 +171,8 @@ def test_bulletin_preview_opens_the_built_file(config_dir, archive, tmp_path):
 def test_bulletin_send_refuses_without_a_secret_and_dry_run_lists(config_dir, archive, tmp_path):
     subs = str(tmp_path / "subs.db")
     invoke("subscribers", "add", "anne@example.org", "--config", str(config_dir), "--subscribers-db", subs)
-    result = run_veille("bulletin", "send", "--week", "2026-W48", "--config", str(config_dir),
+    # --force: past the curator's approval (not given here), to the missing secret.
+    result = run_veille("bulletin", "send", "--week", "2026-W48", "--force", "--config", str(config_dir),
                         "--subscribers-db", subs, env={"VEILLE_SECRET": ""}, check=False)
     assert result.returncode == 1 and "VEILLE_SECRET" in result.stderr and "rien n'a été envoyé" in result.stderr
     dry = run_veille("bulletin", "send", "--week", "2026-W48", "--dry-run", "--config", str(config_dir),

@@ -18,6 +18,14 @@ from veille.cli_support import (VeilleGroup, check_separate, config_option, db_o
 ITEM_ID = click.IntRange(1, 2**63 - 1)  # SQLite's integers: a larger id is a typing mistake, not a crash
 
 
+def _who(by: str | None) -> str:
+    """The name given with --by, else the system user's: who made a decision or an approval."""
+    name = " ".join((by or "").split())
+    if by is not None and not name:
+        raise VeilleError("--by : nom vide")
+    return name or system_user()
+
+
 def _archive(config, db_path):
     from pipeline.archive import open_db
 
@@ -205,12 +213,18 @@ def _explain(config, db_path, item_id: int) -> None:
     if item is None:
         raise VeilleError(f"aucun article n°{item_id} dans l'archive")
     click.echo(f"Article {item_id} : {item[0]}")
-    origins = {"auto": "règles", "model": "modèle appris", "curator": "chargée de mission"}
+    from pipeline.approval import french_moment
+
+    origins = {"auto": "règles", "model": "modèle appris", "curator": "la chargée de mission"}
     for row in explain(db, item_id):
         state = "" if row["effective"] else " (sans effet)"
         verb = "retiré" if row["action"] == "remove" else "ajouté"
         score = f", score {row['score']:g}" if row["score"] is not None else ""
-        click.echo(f"  {row['facet']} = {row['value']} : {verb} par {origins[row['origin']]}{score}{state}")
+        who = origins[row["origin"]]
+        if row["origin"] == "curator":
+            who += f" {row['curator']}" if row["curator"] else " (nom inconnu)"
+            who += f" le {french_moment(row['at'], config.settings.tz)}" if row["at"] else ""
+        click.echo(f"  {row['facet']} = {row['value']} : {verb} par {who}{score}{state}")
         for proof in row["evidence"][:5]:
             if "match" in proof:
                 click.echo(f"      « {proof['match']} » (position {proof['start']})")
@@ -254,16 +268,21 @@ def learn(config, db_path):
 @click.option("--reject/--unreject", default=None, help="Mark the item off-topic (out of the bulletin).")
 @click.option("--highlight/--no-highlight", default=None, help="Put the item 'À la une'.")
 @click.option("--note", help="A note shown with the item in the bulletin ('' clears it).")
-def curate(config, db_path, item_id, add, remove, reject, highlight, note):
+@click.option("--by", metavar="NAME", help="Who makes the decision, recorded with it [default: the system user's name].")
+def curate(config, db_path, item_id, add, remove, reject, highlight, note, by):
     """Record a curator decision on an item; the machine never overwrites it.
 
-    Example: veille curate 42 --add tzcld --remove departements:86 --highlight
+    Recorded with who made it (--by). A decision on an item of a week whose bulletin was approved
+    marks that week changed since its approval: `bulletin send` then waits for a new approval.
+
+    Example: veille curate 42 --add tzcld --remove departements:86 --highlight --by marie
     """
     from pipeline.archive import effective_tags
     from pipeline.curation import curate as record
 
     db = _archive(config, db_path)
-    row = record(db, config.taxonomy, item_id, list(add), list(remove), reject, highlight, note)
+    row = record(db, config.taxonomy, item_id, list(add), list(remove), reject, highlight, note,
+                 by=_who(by))
     tags = effective_tags(db, [item_id])[item_id]
     click.echo(f"Article {item_id} : " + " ; ".join(f"{f} = {', '.join(v)}" for f, v in sorted(tags.items())))
     flags = [name for name, key in (("écarté", "rejected"), ("à la une", "highlight")) if row.get(key)]
@@ -401,16 +420,97 @@ def bulletin_preview(config, db_path, week):
         click.echo("Aucun navigateur trouvé : ouvrez le fichier ci-dessus.", err=True)
 
 
+@bulletin.command("approve")
+@with_config
+@db_option
+@_week_option
+@click.option("--by", metavar="NAME", help="Who approves, recorded with the approval [default: the system user's name].")
+def bulletin_approve(config, db_path, week, by):
+    """Approve the bulletin of an ISO week as it is now (« Valider le bulletin de la semaine »).
+
+    Records who approved which week and when (every approval is kept; the latest counts). A
+    curator decision on one of the week's items made afterwards marks the week changed: it must be
+    approved again before `bulletin send`. A week with no item in the bulletin cannot be approved.
+
+    Example: veille bulletin approve --week 2026-W48 --by marie
+    """
+    from pipeline.approval import approve_week
+
+    week = _week(config, week)
+    settings = config.settings
+    status = approve_week(_archive(config, db_path), week, settings.tz, settings.bulletin.max_age_days, _who(by))
+    click.echo(f"Bulletin de la semaine {week} validé par {status.approved_by} : {status.items_in} article(s).")
+    if not settings.bulletin.require_approval:
+        click.echo("(bulletin.require_approval est désactivé : l'envoi n'attend pas cette validation.)")
+
+
+@bulletin.command("status")
+@with_config
+@db_option
+@_week_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: week, items_in, approved, approved_by, "
+              "approved_at, changed, ready, approvals, decisions_since, new_items_since.")
+@click.pass_context
+def bulletin_status(ctx, config, db_path, week, as_json):
+    """Whether the bulletin of an ISO week is approved, by whom and when, and what changed since.
+
+    Lists the curator decisions made after the approval (they block the sending) and the items that
+    entered the bulletin since (they do not). Exit code 0 when ready to send, 1 when not approved
+    or changed since its approval.
+
+    Example: veille bulletin status --week 2026-W48
+    """
+    from pipeline.approval import approval_status
+
+    week = _week(config, week)
+    settings = config.settings
+    status = approval_status(_archive(config, db_path), week, settings.tz, settings.bulletin.max_age_days)
+    if as_json:
+        click.echo(json.dumps(status.as_json(), ensure_ascii=False))
+    else:
+        click.echo(format_status(status, settings.tz, settings.bulletin.require_approval))
+    ctx.exit(0 if status.ready else 1)
+
+
+def format_status(status, tz, require_approval: bool) -> str:
+    """What `bulletin status` prints: the headline, the decisions since, the new items, the verdict."""
+    from pipeline.approval import describe_decision
+
+    lines = [status.headline(tz)]
+    if status.approvals > 1:
+        lines.append(f"  (validé {status.approvals} fois ; la dernière validation compte)")
+    if status.changed:
+        lines.append("Décisions prises depuis la validation :")
+        lines += [f"  {describe_decision(d, tz)}" for d in status.decisions_since]
+    note = status.new_items_note()
+    if note:
+        lines.append(note)
+    if status.ready:
+        lines.append("Prêt à envoyer.")
+    elif status.changed:
+        lines.append(f"À valider de nouveau avant l'envoi : veille bulletin approve --week {status.week}")
+    elif status.items_in:
+        lines.append(f"À valider avant l'envoi : veille bulletin approve --week {status.week}")
+    else:
+        lines.append("Rien à valider : aucun article dans le bulletin.")
+    if not require_approval:
+        lines.append("(bulletin.require_approval est désactivé : l'envoi n'attend pas de validation.)")
+    return "\n".join(lines)
+
+
 @bulletin.command("send")
 @with_config
 @db_option
 @subscribers_db_option
 @_week_option
-@click.option("--dry-run", is_flag=True, help="List who would receive it; send nothing.")
-def bulletin_send(config, db_path, subscribers_db_path, week, dry_run):
+@click.option("--dry-run", is_flag=True, help="List who would receive it; send nothing (allowed without approval).")
+@click.option("--force", is_flag=True, help="Send even though the curator has not approved the week (or changed it since).")
+def bulletin_send(config, db_path, subscribers_db_path, week, dry_run, force):
     """Send the bulletin of an ISO week to the subscribers over SMTP.
 
-    Idempotent per (week, subscriber): a re-run sends only what is missing.
+    Idempotent per (week, subscriber): a re-run sends only what is missing. With
+    bulletin.require_approval (the default), a week the curator has not approved (`bulletin
+    approve`), or has changed since, is refused: nothing is sent, exit code 1; --force overrides.
 
     Example: veille bulletin send --week 2026-W48 --dry-run
     """
@@ -421,13 +521,40 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run):
 
     check_separate(config, db_path, subscribers_db_path)
     week = _week(config, week)
+    archive = _archive(config, db_path)
+    if config.settings.bulletin.require_approval:
+        _approval_gate(config, archive, week, dry_run, force)
     gazetteer = _gazetteer(config)
-    _, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
+    _, _, data = build_bulletin(archive, week, config.bulletins_dir, config.settings,
                                 config.taxonomy, gazetteer)
     subscribers = open_sqlite(open_subscribers_db, subscribers_db_path or config.subscribers_db_path)
     compose = None if dry_run else letter_composer(data, config.settings, gazetteer)
     report = send_bulletin(subscribers, week, compose, config.settings.smtp, dry_run=dry_run)
     click.echo(format_send_report(report))
+
+
+def _approval_gate(config, archive, week: str, dry_run: bool, force: bool) -> None:
+    """Before any sending: refuse a week not ready (VeilleError), unless a dry run or --force, which
+    say so; report the items that entered the bulletin since the approval."""
+    from pipeline.approval import approval_status, check_approved
+
+    settings = config.settings
+    if dry_run or force:
+        status = approval_status(archive, week, settings.tz, settings.bulletin.max_age_days)
+    else:
+        status = check_approved(archive, week, settings.tz, settings.bulletin.max_age_days)
+    click.echo(f"Validation : {status.summary(settings.tz)}")
+    if not status.ready:
+        if dry_run:
+            click.echo(f"Attention : la semaine {week} n'est pas prête à envoyer ; « veille bulletin send » la "
+                       "refuserait sans --force (veille bulletin status pour le détail).")
+        else:
+            why = "a été modifié depuis sa validation" if status.changed else "n'est pas validé"
+            click.echo(f"Envoi forcé (--force) : le bulletin de la semaine {week} part alors qu'il {why}.",
+                       err=True)
+    note = status.new_items_note()
+    if note:
+        click.echo(note)
 
 
 def format_send_report(report) -> str:
