@@ -37,8 +37,17 @@ def test_demo_runs_end_to_end(tmp_path):
         assert str(path) in result.stdout
     assert "veille serve --db" in result.stdout
 
-    # `veille bulletin plan` agrees item for item with the bulletin the demo built.
+    # The demo plays the curator: the week's status before and after its approval by « demo ».
     week = html.stem.removeprefix("bulletin-")
+    (approval,) = db["approvals"].rows
+    assert (approval["week"], approval["approved_by"]) == (week, "demo")
+    headline = f"Semaine {week} : {approval['items_in']} article(s) dans le bulletin."
+    assert f"  {headline} Pas encore validé.\n  {headline} Validé par demo le " in result.stdout
+    status = run_veille("bulletin", "status", "--week", week, "--db", str(out / "veille.db"),
+                        "--config", str(ROOT / "config"))
+    assert status.stdout.startswith(f"{headline} Validé par demo le ") and "Prêt à envoyer." in status.stdout
+
+    # `veille bulletin plan` agrees item for item with the bulletin the demo built.
     plan = [json.loads(line) for line in run_veille(
         "bulletin", "plan", "--week", week, "--json", "--db", str(out / "veille.db"),
         "--config", str(ROOT / "config")).stdout.splitlines()]

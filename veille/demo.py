@@ -2,8 +2,10 @@
 
 1. serve the fixture sources of demo/site/ on 127.0.0.1 (a free port), dated this week;
 2. crawl their feeds into demo/out/veille.db (Scrapy, the real pipeline);
-3. tag the items; 4. build this week's bulletin;
-5. deliver it to demo subscribers through a real local SMTP server that saves .eml files.
+3. tag the items; 4. play the curator: approve this week's bulletin (as « demo »), showing its
+   status before and after; 5. build it;
+6. deliver it to demo subscribers through a real local SMTP server that saves .eml files (the
+   approval checked first, as `veille bulletin send` does).
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from newsletter.letters import letter_composer
 from newsletter.send import send_bulletin
 from newsletter.smtp_sink import start_smtp_sink
 from newsletter.subscribers import add_subscriber, open_subscribers_db
+from pipeline.approval import approval_status, approve_week, check_approved
 from pipeline.archive import open_db
 from pipeline.places import load_gazetteer
 from pipeline.tagging import tag_items
 from veille.fixture_site import base_url, load_fixture_sources, serve
+
+DEMO_CURATOR = "demo"  # who approves the demo's week
 
 DEMO_SUBSCRIBERS = [
     ("chargee.de.mission@centre-ressources.example", "Chargée de mission DTE", [], []),
@@ -92,6 +97,12 @@ def _run(config: Config, settings: Settings, sources: list[Source], out_dir: Pat
     echo(f"Étiquetage : {tag_items(db, config.taxonomy, gazetteer=gazetteer).items} article(s).")
 
     week = current_week(settings.tz)
+    max_age = settings.bulletin.max_age_days
+    # The demo plays the curator: the first line of `veille bulletin status`, before and after.
+    echo(f"Statut du bulletin, avant et après sa validation par « {DEMO_CURATOR} » :")
+    echo(f"  {approval_status(db, week, settings.tz, max_age).headline(settings.tz)}")
+    echo(f"  {approve_week(db, week, settings.tz, max_age, DEMO_CURATOR).headline(settings.tz)}")
+
     html_path, text_path, bulletin = build_bulletin(db, week, out_dir / "bulletins", settings, config.taxonomy,
                                                     gazetteer)
     echo(f"Bulletin {week} : {bulletin.count} article(s) retenu(s).")
@@ -99,6 +110,8 @@ def _run(config: Config, settings: Settings, sources: list[Source], out_dir: Pat
     subscribers = open_subscribers_db(out_dir / "subscribers.db")
     for email, name, departements, themes in DEMO_SUBSCRIBERS:
         add_subscriber(subscribers, email, name, departements, themes)
+    if settings.bulletin.require_approval:
+        check_approved(db, week, settings.tz, max_age)  # what `veille bulletin send` checks
     sent = send_bulletin(subscribers, week, letter_composer(bulletin, settings, gazetteer), settings.smtp)
     echo(f"Envoi : {len(sent.sent)} bulletin(s) personnalisé(s) remis au serveur SMTP local.")
     return {"runs": runs, "bulletin": bulletin, "week": week, "html": html_path, "text": text_path,
@@ -133,6 +146,7 @@ def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, 
     echo(f"  messages (.eml) : {out_dir / 'mail'} ({len(result['messages'])} message(s))")
     echo(f"  archive         : {result['db']}")
     echo(f"  sélection       : .venv/bin/veille bulletin plan --db {result['db']} --week {result['week']}")
+    echo(f"  validation      : .venv/bin/veille bulletin status --db {result['db']} --week {result['week']}")
     echo(f"Pour parcourir l'archive (et essayer les liens de désabonnement) : VEILLE_SECRET={settings.secret.get_secret_value()} "
          f".venv/bin/veille serve --db {result['db']} --subscribers-db {out_dir / 'subscribers.db'} "
          f"--bulletins {out_dir / 'bulletins'}")
