@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import ahocorasick
@@ -103,6 +103,57 @@ class Gazetteer:
         """The name of a département, commune or EPCI code (the code itself if unknown)."""
         table = {"departements": self.departements, "communes": self.communes, "epci": self.epci}.get(facet, {})
         return table.get(code, {}).get("name", code)
+
+    def display_name(self, facet: str, code: str) -> str:
+        """How a person reads a place: « Haute-Vienne (87) », « Limoges », « Limoges Métropole »
+        (an urban community or a metropolis by its usual name, not « CU Limoges Métropole »)."""
+        if facet == "departements" and code in self.departements:
+            return f"{self.departements[code]['name']} ({code})"
+        if facet == "epci" and code in self.epci:
+            epci = self.epci[code]
+            if epci.get("type") in ("CU", "METRO") and epci.get("aliases"):
+                return min(epci["aliases"], key=len)
+        return self.label(facet, code)
+
+    def search(self, query: str, limit: int = 10) -> list[tuple[str, str]]:
+        """Places of the région named like `query` (folded), as (facet, code): exact names first,
+        then names starting with it, then names with a word starting with it (« Métropole » finds
+        « Limoges Métropole », from three letters); within each, départements, EPCI, then communes
+        by population. Old names of merged communes count."""
+        key = _search_key(query)
+        if len(key) < 2:
+            return []
+        found = []
+        for rank, size, facet, code, names in self._search_index:
+            if key in names:
+                found.append((0, rank, -size, facet, code))
+            elif any(name.startswith(key) for name in names):
+                found.append((1, rank, -size, facet, code))
+            elif len(key) >= 3 and any(f" {key}" in name for name in names):
+                found.append((2, rank, -size, facet, code))
+        return [(facet, code) for *_, facet, code in sorted(found)[:limit]]
+
+    def find_by_name(self, name: str) -> list[tuple[str, str]]:
+        """Places of the région called exactly `name` (folded; old names too), as (facet, code)."""
+        key = _search_key(name)
+        return [(facet, code) for _, _, facet, code, names in sorted(self._search_index) if key in names]
+
+    @cached_property
+    def _search_index(self) -> list[tuple[int, int, str, str, tuple[str, ...]]]:
+        index = []
+        for code, name in self.region_departements.items():
+            index.append((0, 0, "departements", code, (_search_key(name),)))
+        for code, e in self.epci.items():
+            index.append((1, e.get("population") or 0, "epci", code,
+                          tuple(_search_key(n) for n in (e["name"], *e.get("aliases", [])))))
+        for code, c in self.communes.items():
+            index.append((2, c.get("pop") or 0, "communes", code,
+                          tuple(_search_key(n) for n in (c["name"], *c.get("aliases", [])))))
+        return index
+
+
+def _search_key(name: str) -> str:
+    return " ".join(fold(name).replace("-", " ").replace("'", " ").split())
 
 
 @lru_cache(maxsize=2)
