@@ -92,6 +92,11 @@ async def login(datasette, password, name="marie"):
                                                 if response.cookies.get("veille_session") else {})}
 
 
+def page_text(html: str) -> str:
+    """What a person reads: the page's text without its tags."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", html)).split())
+
+
 def csrf_token(page) -> str:
     return re.search(r'name="csrftoken" value="([^"]+)"', page.text)[1]
 
@@ -135,8 +140,8 @@ async def test_curation_needs_a_login(curation_site):
     stored = [row["id_hash"] for row in accounts["curator_sessions"].rows]
     assert len(stored) == 1 and cookies["veille_session"] not in stored
     page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
-    assert page.status_code == 200 and "Le PLIE de Bordeaux accompagne les jeunes" in page.text
-    assert "dans le bulletin" in page.text and '<strong class="curator-name">marie</strong>' in page.text
+    assert page.status_code == 200 and "Le PLIE de Bordeaux accompagne les jeunes" in page_text(page.text)
+    assert "Dans le bulletin" in page.text and '<strong class="curator-name">marie</strong>' in page.text
     actor = await datasette.client.get("/-/actor.json", cookies=cookies)
     assert actor.json()["actor"]["id"] == "curator:marie"
 
@@ -256,7 +261,8 @@ async def test_bad_input_gets_a_french_400_or_404_never_a_500(curation_site, cap
         assert response.status_code == 404 and "Article introuvable" in response.text, path
     bad_tag = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies,
                                           data={"csrftoken": token, "add": "pas-une-etiquette"})
-    assert bad_tag.status_code == 400 and "étiquette inconnue" in bad_tag.text
+    assert bad_tag.status_code == 400 and "aucun lieu de la région ne s'appelle « pas-une-etiquette »" in page_text(
+        bad_tag.text)
     bad_week = await datasette.client.get("/-/curation?week=2026-W99", cookies=cookies)
     assert bad_week.status_code == 200 and 'class="error"' in bad_week.text
     for path in ("/-/unsubscribe/99999999999999999999999.x", "/-/unsubscribe/" + "9" * 5000 + ".x",
@@ -488,3 +494,148 @@ def test_a_failing_server_never_prints_the_secret_nor_a_password(tmp_path, comma
     for secret in (SECRET, PASSWORD):
         assert secret not in output, output
     assert "Traceback" not in output and "locals" not in output, output
+
+
+# ------------------------------------------------------------------ the review workspace
+
+CODES = re.compile(r"\b\d{5}\b|\b\d{9}\b")  # INSEE commune codes, SIREN of EPCI
+
+
+@pytest.mark.asyncio
+async def test_the_workspace_reads_names_origins_and_decisions_never_codes(curation_site):
+    datasette, db, item, _ = curation_site
+    _, cookies = await login(datasette, PASSWORD)
+    page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    text = page_text(page.text)
+    assert "Bordeaux" in text and "Gironde (33)" in text and "Bordeaux Métropole" in text
+    assert "PLIE" in text and "Dans le bulletin · " in text
+    assert not CODES.search(text), CODES.search(text)
+    assert 'title="règles"' in page.text  # each tag's origin
+    assert '<mark data-tags="dispositifs:plie">PLIE</mark>' in page.text  # the words behind the tag
+    assert "Pas encore validé" in text and "Valider le bulletin de la semaine" in text
+    filtered = await datasette.client.get("/-/curation?week=2026-W48&scope=out", cookies=cookies)
+    assert "Aucun article ne correspond à ces filtres" in page_text(filtered.text)
+    empty = await datasette.client.get("/-/curation?week=2026-W40", cookies=cookies)
+    assert "Aucun article collecté cette semaine" in page_text(empty.text)
+
+
+async def _decide(datasette, cookies, item, page, **fields):
+    version = re.search(rf'id="f{item}"[^>]*>.*?name="version" value="([^"]+)"', page.text, re.S)[1]
+    return await datasette.client.post(
+        f"/-/curation/items/{item}", cookies=cookies, headers={"accept": "application/json"},
+        data={"csrftoken": csrf_token(page), "week": "2026-W48", "back": "week=2026-W48", "version": version,
+              **fields})
+
+
+@pytest.mark.asyncio
+async def test_a_decision_without_reload_answers_the_changed_items_and_the_approval(curation_site):
+    datasette, db, item, _ = curation_site
+    _, cookies = await login(datasette, PASSWORD)
+    page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    answer = await _decide(datasette, cookies, item, page, add="Guéret")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["ok"] and list(body["items"]) == [str(item)]
+    assert "Guéret" in page_text(body["items"][str(item)]) and "Creuse (23)" in page_text(body["items"][str(item)])
+    assert "23096" in effective_tags_of(db, item)["communes"]
+    # The page it came from is now stale: the same form is refused, nothing saved.
+    stale = await _decide(datasette, cookies, item, page, highlight="1")
+    assert stale.status_code == 409 and "a changé depuis l'affichage" in stale.json()["error"]
+    assert "Retirer de la une" not in stale.json()["items"][str(item)]
+    assert (db["curation"].get(item)["highlight"] or 0) == 0
+    # Several places bear the name: she picks, nothing is saved meanwhile.
+    fresh = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    several = await _decide(datasette, cookies, item, fresh, add="Mazerolles")
+    assert several.status_code == 400 and len(several.json()["choices"]) == 5
+    assert "Mazerolles (86153) · Vienne" in [c["label"] for c in several.json()["choices"]]
+    assert "communes" not in effective_tags_of(db, item) or "86153" not in effective_tags_of(db, item)["communes"]
+    # The nature select goes with every button of the item's form: only « Changer la nature » applies it.
+    highlighted = await _decide(datasette, cookies, item, fresh, highlight="1", nature="etude")
+    assert highlighted.status_code == 200 and "Dans le bulletin · À la une" in page_text(
+        highlighted.json()["items"][str(item)])
+    assert effective_tags_of(db, item)["nature"] != ["etude"]
+    fresh = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    nature = await _decide(datasette, cookies, item, fresh, nature="etude", do="nature")
+    assert nature.status_code == 200 and effective_tags_of(db, item)["nature"] == ["etude"]
+
+
+def effective_tags_of(db, item):
+    from pipeline.archive import effective_tags
+
+    return effective_tags(db, [item])[item]
+
+
+@pytest.mark.asyncio
+async def test_without_javascript_a_name_several_places_bear_offers_a_choice(curation_site):
+    datasette, db, item, _ = curation_site
+    _, cookies = await login(datasette, PASSWORD)
+    page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    version = re.search(r'name="version" value="([^"]+)"', page.text)[1]
+    form = {"csrftoken": csrf_token(page), "week": "2026-W48", "back": "week=2026-W48&scope=in", "version": version}
+    choices = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies, data={**form, "add": "Mazerolles"})
+    assert choices.status_code == 400 and "Plusieurs étiquettes ou lieux s'appellent « Mazerolles »" in page_text(
+        choices.text)
+    assert 'name="add" value="communes:86153"' in choices.text and "Rien n'a été enregistré" in page_text(choices.text)
+    picked = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies,
+                                         data={**form, "add": "communes:86153"})
+    assert picked.status_code == 302 and picked.headers["location"].startswith("/-/curation?week=2026-W48&scope=in&ok=")
+    assert "86153" in effective_tags_of(db, item)["communes"]
+    by = db.execute("SELECT curator FROM tags WHERE item_id = ? AND value = '86153'", [item]).fetchone()[0]
+    assert by == "marie"
+    elsewhere = await datasette.client.post(f"/-/curation/items/{item}", cookies=cookies,
+                                            data={**form, "version": "", "back": "https://evil.example/",
+                                                  "highlight": "1"})
+    assert elsewhere.status_code == 302 and elsewhere.headers["location"].startswith("/-/curation?week=2026-W48")
+
+
+@pytest.mark.asyncio
+async def test_suggestions_preview_and_static_files_need_a_login_where_they_show_the_week(curation_site):
+    datasette, _, _, _ = curation_site
+    assert (await datasette.client.get("/-/curation/suggest?q=Gu%C3%A9r")).status_code == 401
+    for path in ("/-/curation/preview?week=2026-W48", "/-/curation/preview/copy?week=2026-W48"):
+        response = await datasette.client.get(path)
+        assert response.status_code == 302 and response.headers["location"] == "/-/curation/login", path
+    assert (await datasette.client.get("/-/curation/static/curation.js")).status_code == 200
+    assert (await datasette.client.get("/-/curation/static/other.js")).status_code == 404
+    _, cookies = await login(datasette, PASSWORD)
+    suggestions = (await datasette.client.get("/-/curation/suggest?q=Gu%C3%A9r", cookies=cookies)).json()
+    assert suggestions[0] == {"spec": "communes:23096", "label": "Guéret (23096) · Creuse"}
+    preview = await datasette.client.get("/-/curation/preview?week=2026-W48&departement=33&themes=publics",
+                                         cookies=cookies)
+    text = page_text(preview.text)
+    assert preview.status_code == 200 and "Ko de HTML (limite 100 Ko" in text and "Attention" not in text
+    assert 'src="/-/curation/preview/copy?week=2026-W48&amp;departement=33&amp;themes=publics"' in preview.text
+    copy = await datasette.client.get("/-/curation/preview/copy?week=2026-W48&departement=33&themes=publics",
+                                      cookies=cookies)
+    assert copy.status_code == 200 and "Le PLIE de Bordeaux accompagne les jeunes" in page_text(copy.text)
+    assert "sandbox" in copy.headers["content-security-policy"]
+    elsewhere = await datasette.client.get("/-/curation/preview/copy?week=2026-W48&departement=87", cookies=cookies)
+    assert "Le PLIE de Bordeaux" not in page_text(elsewhere.text)  # a Gironde item: not in a Haute-Vienne copy
+
+
+@pytest.mark.asyncio
+async def test_approving_the_week_from_the_page_and_a_later_decision(curation_site):
+    from pipeline.approval import approval_status
+
+    datasette, db, item, _ = curation_site
+    config = load_config(ROOT / "config")
+    _, cookies = await login(datasette, PASSWORD)
+    page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    approved = await datasette.client.post("/-/curation/approve", cookies=cookies,
+                                           data={"csrftoken": csrf_token(page), "week": "2026-W48"})
+    assert approved.status_code == 302 and "valid%C3%A9%20par%20marie" in approved.headers["location"]
+    status = approval_status(db, "2026-W48", config.settings.tz, 30)
+    assert status.ready and status.approved_by == "marie"
+    page = await datasette.client.get("/-/curation?week=2026-W48", cookies=cookies)
+    assert "Validé par marie" in page_text(page.text) and "Valider le bulletin de la semaine" not in page.text
+    answer = await _decide(datasette, cookies, item, page, highlight="1")
+    assert "Valider le bulletin de la semaine" in answer.json()["status"]  # asks for a new approval
+    assert approval_status(db, "2026-W48", config.settings.tz, 30).changed
+    empty = await datasette.client.post("/-/curation/approve", cookies=cookies,
+                                        data={"csrftoken": csrf_token(page), "week": "2026-W40"})
+    assert empty.status_code == 400 and "Validation refusée" in page_text(empty.text)
+    assert approval_status(db, "2026-W40", config.settings.tz, 30).approved_by is None
+    anonymous = await datasette.client.post("/-/curation/approve", data={"csrftoken": csrf_token(page),
+                                                                         "week": "2026-W48"},
+                                            cookies={"ds_csrftoken": cookies["ds_csrftoken"]})
+    assert anonymous.status_code == 302 and anonymous.headers["location"] == "/-/curation/login"

@@ -39,115 +39,22 @@ when rich is installed.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
 import sys
 import traceback
-import weakref
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-import sqlite_utils
 from datasette import Response, hookimpl
-from datasette.utils.asgi import Base400, BadRequest, NotFound
-from pydantic import SecretStr
+from datasette.utils.asgi import Base400, NotFound
 
-from config.dates import current_week, parse_week, shift_week
 from config.errors import VeilleError
-from config.loading import Config, load_config
-from config.schema import FACET_LABELS, TAXONOMY_FACETS
 from newsletter.subscribers import open_subscribers_db, unsubscribe_by_token
-from pipeline.archive import migrations
-from pipeline.curation import curate, curation_queue
-from pipeline.places import load_gazetteer
-from pipeline.selection import section_label
-from pipeline.urls import is_web_url
 from veille import curators as accounts
-
-
-@dataclass
-class Site:
-    """What the plugin needs, read once per Datasette instance from its plugin configuration."""
-
-    config: Config
-    database: str
-    subscribers_db: Path
-    bulletins_dir: Path
-    secret: SecretStr  # masked in every repr
-
-    @property
-    def title(self) -> str:
-        return self.config.settings.bulletin.title
-
-
-_sites: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def site_from_plugin_config(plugin_config: dict | None) -> Site:
-    """The plugin's settings: its configuration, then Veille's config folder and its defaults."""
-    options = plugin_config or {}
-    config = load_config(options.get("config") or os.environ.get("VEILLE_CONFIG") or "config")
-    settings = config.settings
-    return Site(
-        config=config,
-        database=options.get("database") or "veille",
-        subscribers_db=config.path(options.get("subscribers_db") or settings.paths.subscribers_db),
-        bulletins_dir=config.path(options.get("bulletins") or settings.paths.bulletins),
-        secret=SecretStr(options.get("secret") or settings.secret.get_secret_value()),
-    )
-
-
-async def _site(datasette) -> Site:
-    site = _sites.get(datasette)
-    if site is None:
-        site = site_from_plugin_config(datasette.plugin_config("veille"))
-        if site.database not in datasette.databases:
-            raise VeilleError(f"Datasette ne sert aucune base « {site.database} » : réglez plugins.veille.database")
-        # Create or migrate the archive once, on Datasette's write connection.
-        await datasette.get_database(site.database).execute_write_fn(
-            lambda conn: migrations.apply(sqlite_utils.Database(conn)), block=True)
-        _sites[datasette] = site
-    return site
-
-
-def with_site(route):
-    """Give the route the plugin's `Site`; a configuration it cannot read is said on the server's
-    error output, and the visitor gets a plain page without its details."""
-
-    # Not functools.wraps: Datasette reads the signature to choose the arguments it passes.
-    async def wrapper(datasette, request):
-        try:
-            site = await _site(datasette)
-        except VeilleError as e:
-            print(f"veille : configuration du greffon illisible : {e}", file=sys.stderr)
-            return _page("Service indisponible", "<p>La veille n'est pas configurée sur ce serveur.</p>", 503)
-        return await route(datasette, request, site)
-
-    return wrapper
-
-
-def _page(title: str, body: str, status: int = 200) -> Response:
-    html = (f'<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<style>body{font-family:Arial,sans-serif;max-width:640px;margin:2em auto;padding:0 1em;color:#1d2733}'
-            'h1{color:#0b4f6c;font-size:22px}button{font-size:16px;padding:8px 16px}</style></head>'
-            f"<body><h1>{escape(title)}</h1>{body}</body></html>")
-    return Response.html(html, status=status)
-
-
-async def _form(request) -> dict:
-    try:
-        return await request.post_vars()
-    except UnicodeDecodeError:
-        raise BadRequest("Formulaire illisible : il n'est pas encodé en UTF-8.") from None
-
-
-def _client(request) -> str | None:
-    """The client's address, from the ASGI scope (set by the server, not by the client)."""
-    client = request.scope.get("client")
-    return str(client[0]) if client else None
+from veille.datasette_plugin import workspace
+from veille.datasette_plugin.site import (SESSION_COOKIE, ACTOR_PREFIX, Site, client_address, load_site,
+                                          logged_curator, page, read_form, with_site)
 
 
 # ------------------------------------------------------------------ unsubscribe
@@ -170,15 +77,15 @@ async def unsubscribe(datasette, request, site: Site):
 
     outcome = await asyncio.to_thread(act)
     if outcome is None:
-        return _page("Lien de désabonnement invalide",
+        return page("Lien de désabonnement invalide",
                      "<p>Ce lien n'est pas valide ou a été altéré. Écrivez-nous pour vous désabonner.</p>", 400)
     email, was_unsubscribed = outcome
     if confirm:
-        return _page("Désabonnement confirmé",
+        return page("Désabonnement confirmé",
                      f"<p>L'adresse {escape(email)} ne recevra plus le bulletin de veille.</p>")
     if was_unsubscribed:
-        return _page("Déjà désabonné·e", f"<p>L'adresse {escape(email)} ne reçoit plus le bulletin.</p>")
-    return _page("Se désabonner du bulletin",
+        return page("Déjà désabonné·e", f"<p>L'adresse {escape(email)} ne reçoit plus le bulletin.</p>")
+    return page("Se désabonner du bulletin",
                  f"<p>Ne plus recevoir le bulletin de veille à l'adresse {escape(email)} ?</p>"
                  f'<form method="post" action="{escape(request.path)}"><button type="submit">'
                  "Confirmer le désabonnement</button></form>")
@@ -195,7 +102,7 @@ async def bulletins(datasette, request, site: Site):
     files = sorted(folder.glob("bulletin-*.html"), reverse=True) if folder.is_dir() else []
     items = "".join(f'<li><a href="/-/bulletins/{f.name}">{escape(f.stem.removeprefix("bulletin-"))}</a> '
                     f'(<a href="/-/bulletins/{f.with_suffix(".txt").name}">texte</a>)</li>' for f in files)
-    return _page(f"{site.title} — bulletins", f"<ul>{items}</ul>" if items else "<p>Aucun bulletin pour l'instant.</p>")
+    return page(f"{site.title} — bulletins", f"<ul>{items}</ul>" if items else "<p>Aucun bulletin pour l'instant.</p>")
 
 
 @with_site
@@ -203,25 +110,12 @@ async def bulletin_file(datasette, request, site: Site):
     name = request.url_vars["name"]
     path = site.bulletins_dir / name
     if not _BULLETIN.match(name) or not path.is_file():
-        return _page("Bulletin introuvable", "<p>Ce bulletin n'existe pas.</p>", 404)
+        return page("Bulletin introuvable", "<p>Ce bulletin n'existe pas.</p>", 404)
     content = path.read_text(encoding="utf-8")
     return Response.html(content) if name.endswith(".html") else Response.text(content)
 
 
 # --------------------------------------------------------------------- curation
-
-SESSION_COOKIE = "veille_session"
-ACTOR_PREFIX = "curator:"
-
-
-def _curator(request) -> str | None:
-    """The logged-in curator's account name (from the session cookie, see `actor_from_request`)."""
-    actor = request.actor or {}
-    actor_id = actor.get("id")
-    if actor.get("veille") == "session" and isinstance(actor_id, str) and actor_id.startswith(ACTOR_PREFIX):
-        return actor_id.removeprefix(ACTOR_PREFIX)
-    return None
-
 
 async def _accounts(site: Site, work):
     """Run `work(db)` on the curators' tables of the subscribers database, in a thread."""
@@ -244,7 +138,7 @@ def actor_from_request(datasette, request):
 
     async def inner():
         try:
-            site = await _site(datasette)
+            site = await load_site(datasette)
             if not site.subscribers_db.exists():
                 return None
             name = await _accounts(site, lambda db: accounts.session_curator(db, session_id))
@@ -271,8 +165,8 @@ async def login(datasette, request, site: Site):
                  "Créez-en un sur le serveur avec « veille curators add NOM ».")
         status = 403 if request.method == "POST" else 200
     elif request.method == "POST":
-        form = await _form(request)
-        name, password, client = form.get("name", ""), form.get("password", ""), _client(request)
+        form = await read_form(request)
+        name, password, client = form.get("name", ""), form.get("password", ""), client_address(request)
 
         def check(db):
             name_ok = accounts.verify(db, name, password, client)
@@ -294,7 +188,7 @@ async def login(datasette, request, site: Site):
 @with_site
 async def logout(datasette, request, site: Site):
     if request.method != "POST":  # logging out changes state: a POST with Datasette's CSRF token
-        return Response.redirect("/-/curation" if _curator(request) else "/-/curation/login")
+        return Response.redirect("/-/curation" if logged_curator(request) else "/-/curation/login")
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id and site.subscribers_db.exists():
         await _accounts(site, lambda db: accounts.close_session(db, session_id))
@@ -303,96 +197,22 @@ async def logout(datasette, request, site: Site):
     return response
 
 
-def _tag_list(item, site: Site, gazetteer) -> list[dict]:
-    """The item's tags as the curator reads them: taxonomy labels, places by name."""
-    taxonomy = site.config.taxonomy
-    return [{"label": taxonomy.label(facet, value) if facet in TAXONOMY_FACETS else gazetteer.label(facet, value),
-             "spec": f"{facet}:{value}", "curator": (facet, value) in item.curator_tags}
-            for facet, values in sorted(item.tags.items()) if facet != "region" for value in values]
-
-
-@with_site
-async def curation(datasette, request, site: Site):
-    curator = _curator(request)
-    if not curator:
-        return Response.redirect("/-/curation/login")
-    settings = site.config.settings
-    week, error = request.args.get("week") or current_week(settings.tz), None
-    try:
-        parse_week(week)
-    except VeilleError as e:
-        week, error = current_week(settings.tz), str(e)
-    items = await datasette.get_database(site.database).execute_fn(
-        lambda conn: curation_queue(sqlite_utils.Database(conn), week, settings.tz, settings.bulletin.max_age_days))
-    gazetteer = load_gazetteer(site.config.gazetteer_path)
-    rows = [{"item": item, "safe_url": item.url if is_web_url(item.url) else None,
-             "published": (item.published_at or "")[:10], "excerpt": item.text[:400],
-             "section": section_label(item.section, site.config.taxonomy) if item.in_bulletin else None,
-             "tag_list": _tag_list(item, site, gazetteer)} for item in items]
-    taxonomy = site.config.taxonomy
-    options = [(FACET_LABELS[facet], [(f"{facet}:{slug}", entry.label) for slug, entry in getattr(taxonomy, facet).items()])
-               for facet in TAXONOMY_FACETS]
-    html = await datasette.render_template("veille_curation.html", {
-        "title": site.title, "week": week, "previous_week": shift_week(week, -1), "next_week": shift_week(week, 1),
-        "rows": rows, "in_bulletin": sum(1 for item in items if item.in_bulletin),
-        "tag_options": options, "message": request.args.get("ok"), "error": error, "curator": curator,
-    }, request=request)
-    return Response.html(html)
-
-
-@with_site
-async def curate_item(datasette, request, site: Site):
-    curator = _curator(request)
-    if not curator:
-        return Response.redirect("/-/curation/login")
-    digits = request.url_vars["item_id"]
-    if len(digits) > 18:  # beyond SQLite's integers: no such item
-        return _page("Article introuvable", "<p>Aucun article de ce numéro dans l'archive.</p>", 404)
-    item_id = int(digits)
-    form = await _form(request)
-    week = form.get("week") or ""
-    try:
-        parse_week(week)
-    except VeilleError:
-        week = current_week(site.config.settings.tz)
-    flag = lambda name: None if name not in form else form[name] == "1"  # noqa: E731
-
-    def record(conn):
-        db = sqlite_utils.Database(conn)
-        if not db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone():
-            return None
-        return curate(db, site.config.taxonomy, item_id,
-                      add=[form["add"]] if form.get("add") else [],
-                      remove=[form["remove"]] if form.get("remove") else [],
-                      reject=flag("reject"), highlight=flag("highlight"), note=form.get("note"), by=curator)
-
-    back = f"<p><a href='/-/curation?week={escape(week)}'>Retour à la curation</a></p>"
-    try:
-        row = await datasette.get_database(site.database).execute_write_fn(record, block=True)
-    except VeilleError as e:
-        return _page("Décision refusée", f"<p>{escape(str(e))}</p>{back}", 400)
-    if row is None:
-        return _page("Article introuvable", f"<p>Aucun article n°{item_id} dans l'archive.</p>{back}", 404)
-    return Response.redirect(f"/-/curation?week={week}&ok=Article+{item_id}+mis+à+jour#item-{item_id}")
-
-
 async def unknown_page(datasette, request):
-    return _page("Page introuvable", "<p>Cette page n'existe pas. <a href=\"/-/curation\">Curation</a> · "
+    return page("Page introuvable", "<p>Cette page n'existe pas. <a href=\"/-/curation\">Curation</a> · "
                  "<a href=\"/-/bulletins\">Bulletins</a></p>", 404)
 
 
 async def invalid_unsubscribe_link(datasette, request):
-    return _page("Lien de désabonnement invalide",
+    return page("Lien de désabonnement invalide",
                  "<p>Ce lien n'est pas valide ou a été altéré. Écrivez-nous pour vous désabonner.</p>", 400)
 
 
 @hookimpl
 def register_routes():
     return [
-        (r"^/-/curation/?$", curation),
         (r"^/-/curation/login$", login),
         (r"^/-/curation/logout$", logout),
-        (r"^/-/curation/items/(?P<item_id>\d+)$", curate_item),
+        *workspace.ROUTES,
         (r"^/-/curation/.*$", unknown_page),
         (r"^/-/unsubscribe/(?P<token>[A-Za-z0-9_.-]+)$", unsubscribe),
         (r"^/-/unsubscribe(/.*)?$", invalid_unsubscribe_link),
@@ -439,7 +259,7 @@ def asgi_wrapper(datasette):
                 try:
                     b"".join(m.get("body", b"") for m in messages).decode("utf-8")
                 except UnicodeDecodeError:
-                    return await _page("Requête invalide", "<p>Formulaire illisible : il n'est pas encodé "
+                    return await page("Requête invalide", "<p>Formulaire illisible : il n'est pas encodé "
                                        "en UTF-8.</p>", 400).asgi_send(send)
 
                 async def replay():
@@ -452,7 +272,7 @@ def asgi_wrapper(datasette):
                 route = _route(scope.get("path") or "")
                 print(f"veille : 500 {type(e).__name__} sur {scope.get('method')} {route}{_where(e)}", file=sys.stderr)
                 if not started:
-                    await _page("Erreur du serveur", "<p>Une erreur inattendue s'est produite ; elle a été "
+                    await page("Erreur du serveur", "<p>Une erreur inattendue s'est produite ; elle a été "
                                 "consignée sur le serveur.</p>", 500).asgi_send(send)
 
         return wrapped
@@ -511,4 +331,4 @@ async def _answer_exception(request, exception) -> Response:
     if isinstance(exception, NotFound) or status == 404:
         detail = "Cette page n'existe pas."  # Datasette's own messages are in English
     body = f"<p>{escape(detail)}</p>" if detail else ""
-    return _page(title, body + '<p><a href="/">Retour à l\'accueil</a></p>', status)
+    return page(title, body + '<p><a href="/">Retour à l\'accueil</a></p>', status)
