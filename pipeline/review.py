@@ -128,9 +128,9 @@ class ReviewItem:
 
 
 def review_week(db: sqlite_utils.Database, week: str, tz: tzinfo, max_age_days: int, taxonomy: Taxonomy,
-                gazetteer: Gazetteer) -> list[ReviewItem]:
-    """Every item of the week plan, newest first, ready to review."""
-    plan = week_plan(db, week, tz, max_age_days)
+                gazetteer: Gazetteer, only: set[int] | None = None) -> list[ReviewItem]:
+    """Every item of the week plan (or those of `only`), newest first, ready to review."""
+    plan = [item for item in week_plan(db, week, tz, max_age_days) if only is None or item.id in only]
     ids = [item.id for item in plan]
     rows: dict[int, list[tuple]] = {i: [] for i in ids}
     decisions: dict[int, tuple] = {}
@@ -216,6 +216,7 @@ def _snippets(full: str, evidence: list[dict]) -> list[Snippet]:
 
 def _marks(item: WeekItem, by_tag: dict, effective: set) -> tuple[list[Mark], list[Mark]]:
     """The spans of the title and of the text whose words produced a tag in effect (rules' evidence)."""
+    full = f"{item.title}\n\n{item.text}"
     spans: dict[tuple[int, int], list[str]] = {}
     for (facet, value), kinds in by_tag.items():
         rules = kinds.get(("auto", "add"))
@@ -223,7 +224,10 @@ def _marks(item: WeekItem, by_tag: dict, effective: set) -> tuple[list[Mark], li
             continue
         for proof in json.loads(rules[1]):
             if "match" in proof and "start" in proof:
-                spans.setdefault((proof["start"], proof["start"] + len(proof["match"])), []).append(f"{facet}:{value}")
+                start, end = proof["start"], proof["start"] + len(proof["match"])
+                while end < len(full) and full[end].isalpha():  # a stem ("accompagn") marks its whole word
+                    end += 1
+                spans.setdefault((start, end), []).append(f"{facet}:{value}")
     title_end, text_start = len(item.title), len(item.title) + 2
     title, text, last_end = [], [], {"title": -1, "text": -1}
     for (start, end), specs in sorted(spans.items()):

@@ -639,3 +639,33 @@ async def test_approving_the_week_from_the_page_and_a_later_decision(curation_si
                                                                          "week": "2026-W48"},
                                             cookies={"ds_csrftoken": cookies["ds_csrftoken"]})
     assert anonymous.status_code == 302 and anonymous.headers["location"] == "/-/curation/login"
+
+
+@pytest.mark.asyncio
+async def test_the_preview_warns_when_a_copy_would_pass_the_size_gmail_clips_at(tmp_path, config_dir, monkeypatch):
+    import yaml
+
+    from pipeline.tagging import tag_items
+
+    settings = yaml.safe_load((config_dir / "settings.yaml").read_text(encoding="utf-8"))
+    settings["bulletin"] = {"section_cap": 200}
+    (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    config = load_config(config_dir)
+    db = open_db(tmp_path / "veille.db")
+    for n in range(150):
+        insert_item(db, {"url": f"https://example.org/{n}", "raw_url": "x", "source_id": "s",
+                         "title": f"Le PLIE de Bordeaux accompagne les jeunes demandeurs d'emploi, épisode {n}",
+                         "text": "Le PLIE accompagne les jeunes demandeurs d'emploi de Bordeaux. " * 8,
+                         "first_seen_at": "2026-11-24T10:00:00+00:00"})
+    tag_items(db, config.taxonomy)
+    curators.add_curator(curators.open_curators_db(tmp_path / "subscribers.db"), "marie", PASSWORD)
+    monkeypatch.setenv("VEILLE_SECRET", SECRET)
+    datasette = make_datasette(config, tmp_path / "veille.db", tmp_path / "subscribers.db", tmp_path / "bulletins")
+    _, cookies = await login(datasette, PASSWORD)
+    preview = await datasette.client.get("/-/curation/preview?week=2026-W48", cookies=cookies)
+    text = page_text(preview.text)
+    assert "cet exemplaire dépasserait la limite ; il est raccourci pour l'envoi" in text, text
+    moved = int(re.search(r"\((\d+) article\(s\) de moins", text)[1])
+    assert moved > 0
+    copy = await datasette.client.get("/-/curation/preview/copy?week=2026-W48", cookies=cookies)
+    assert len(copy.content) <= 100_000

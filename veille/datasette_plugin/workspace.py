@@ -19,22 +19,26 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 from datetime import date
+from functools import lru_cache
 from html import escape
 from importlib import resources
 
 import sqlite_utils
 from datasette import Response
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from config.dates import current_week, french_date, parse_week, shift_week
 from config.errors import VeilleError
 from config.schema import NATURES
-from newsletter.bulletin import bulletin_data
-from newsletter.letters import MAX_HTML_BYTES, largest_copy, render_copy
+from newsletter.bulletin import bulletin_data, capped, personalise, render_bulletin
+from newsletter.letters import MAX_HTML_BYTES, html_bytes, largest_copy, render_copy, subscriber_copy
 from newsletter.subscribers import active_subscribers, open_subscribers_db
 from pipeline.approval import approval_status, approve_week
 from pipeline.curation import AmbiguousTag, StaleItem, curate, resolve_tag, suggest_tags
 from pipeline.places import load_gazetteer
 from pipeline.review import FILTER_LABELS, FILTERS, ReviewItem, facet_counts, matches, review_week
+from pipeline.selection import WeekItem, week_plan
 from pipeline.urls import is_web_url
 from veille.datasette_plugin.site import Site, logged_curator, page, read_form, with_site
 
@@ -64,10 +68,10 @@ async def _read(datasette, site: Site, work):
     return await datasette.get_database(site.database).execute_fn(lambda conn: work(sqlite_utils.Database(conn)))
 
 
-def _review(site: Site, db, week: str) -> list[ReviewItem]:
+def _review(site: Site, db, week: str, only: set[int] | None = None) -> list[ReviewItem]:
     settings = site.config.settings
     return review_week(db, week, settings.tz, settings.bulletin.max_age_days, site.config.taxonomy,
-                       load_gazetteer(site.config.gazetteer_path))
+                       load_gazetteer(site.config.gazetteer_path), only)
 
 
 def _status(site: Site, db, week: str):
@@ -80,6 +84,21 @@ def _common(site: Site, week: str, curator: str, status) -> dict:
     return {"title": site.title, "week": week, "previous_week": shift_week(week, -1),
             "next_week": shift_week(week, 1), "curator": curator, "status": status,
             "status_text": status.summary(site.config.settings.tz)}
+
+
+@lru_cache(maxsize=1)
+def _items_templates() -> Environment:
+    """The items are rendered with a plain (synchronous) Jinja2 environment: Datasette's own is
+    asynchronous, several times slower for the thousands of small pieces of a week of 300 items."""
+    return Environment(loader=PackageLoader("veille.datasette_plugin", "templates"), autoescape=True,
+                       undefined=StrictUndefined)
+
+
+def render_items(request, site: Site, week: str, back: str, reviews) -> dict[str, str]:
+    """{item id: its <article>} for the workspace and for the answers to its script."""
+    template = _items_templates().get_template("veille_item.html")
+    context = {**_item_context(site, week, back), "token": request.scope["csrftoken"]()}
+    return {str(r.id): template.render(context, r=r) for r in reviews}
 
 
 def _item_context(site: Site, week: str, back: str) -> dict:
@@ -116,7 +135,8 @@ async def workspace(datasette, request, site: Site):
     back = _query(week, filters)
     html = await datasette.render_template("veille_workspace.html", {
         **_common(site, week, curator, status), **_item_context(site, week, back),
-        "reviews": shown, "total": len(reviews), "in_bulletin": sum(r.item.in_bulletin for r in reviews),
+        "items_html": Markup("".join(render_items(request, site, week, back, shown).values())),
+        "shown": len(shown), "total": len(reviews), "in_bulletin": sum(r.item.in_bulletin for r in reviews),
         "filters": filters, "filter_names": FILTERS, "filter_labels": FILTER_LABELS, "counts": counts,
         "message": request.args.get("ok"), "error": error,
         "tag_labels": _tag_labels(site),
@@ -158,7 +178,8 @@ async def decide(datasette, request, site: Site):
     def record(db):
         if not db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone():
             return None
-        before = {r.id: _state(r) for r in _review(site, db, week)}
+        settings = site.config.settings
+        before = {i.id: _state(i) for i in week_plan(db, week, settings.tz, settings.bulletin.max_age_days)}
         add = []
         if form.get("add", "").strip():
             facet, value = resolve_tag(form["add"], taxonomy, gazetteer)
@@ -168,9 +189,9 @@ async def decide(datasette, request, site: Site):
         curate(db, taxonomy, item_id, add=add, remove=[form["remove"]] if form.get("remove") else [],
                reject=flag("reject"), highlight=flag("highlight"), note=form.get("note"), by=curator,
                expected_version=form.get("version") or None, gazetteer=gazetteer)
-        after = _review(site, db, week)
-        changed = [r for r in after if r.id == item_id or before.get(r.id) != _state(r)]
-        return changed, after, _status(site, db, week)
+        after = week_plan(db, week, settings.tz, settings.bulletin.max_age_days)
+        changed = {i.id for i in after if i.id == item_id or before.get(i.id) != _state(i)}
+        return _review(site, db, week, only=changed), after, _status(site, db, week)
 
     try:
         outcome = await _write(datasette, site, record)
@@ -178,7 +199,7 @@ async def decide(datasette, request, site: Site):
         return await _choices(datasette, request, site, as_json, item_id, form, week, back, e)
     except StaleItem as e:
         fresh = await _read(datasette, site, lambda db: [r for r in _review(site, db, week) if r.id == item_id])
-        html = await _render_items(datasette, request, site, week, back, fresh) if as_json else None
+        html = render_items(request, site, week, back, fresh) if as_json else None
         return _refusal(as_json, "Décision non enregistrée", _sentence(e), 409, back, html=html)
     except VeilleError as e:
         return _refusal(as_json, "Décision refusée", _sentence(e), 400, back)
@@ -190,15 +211,14 @@ async def decide(datasette, request, site: Site):
         return Response.redirect(f"/-/curation?{back}&ok={urllib.parse.quote(message)}#item-{item_id}")
     return Response.json({
         "ok": True, "message": message,
-        "items": await _render_items(datasette, request, site, week, back, changed),
-        "in_bulletin": sum(r.item.in_bulletin for r in everything), "total": len(everything),
+        "items": render_items(request, site, week, back, changed),
+        "in_bulletin": sum(i.in_bulletin for i in everything), "total": len(everything),
         "status": await _render_status(datasette, request, site, week, logged_curator(request), status),
     })
 
 
-def _state(review: ReviewItem) -> tuple:
+def _state(item: WeekItem) -> tuple:
     """What a decision on another item may change on this one."""
-    item = review.item
     return item.in_bulletin, item.reason, item.section, tuple(item.also_published_by)
 
 
@@ -247,12 +267,6 @@ async def _choices(datasette, request, site, as_json, item_id, form, week, back,
         "version": form.get("version", ""),
     }, request=request)
     return Response.html(html, status=400)
-
-
-async def _render_items(datasette, request, site: Site, week: str, back: str, reviews) -> dict[str, str]:
-    context = _item_context(site, week, back)
-    return {str(r.id): await datasette.render_template("veille_item.html", {**context, "r": r}, request=request)
-            for r in reviews}
 
 
 async def _render_status(datasette, request, site: Site, week: str, curator: str, status) -> str:
@@ -334,22 +348,34 @@ async def preview(datasette, request, site: Site):
 
     def measure():
         html, _ = render_copy(bulletin, settings, departements, themes, gazetteer)
-        return len(html.encode("utf-8")), largest_copy(bulletin, settings, profiles, gazetteer)
+        copy = subscriber_copy(bulletin, settings, departements, themes, gazetteer)
+        # The same copy at the setting's cap, before it is shortened to fit under the limit.
+        personal = capped(personalise(bulletin, departements, themes, gazetteer.region_departements),
+                          settings.bulletin.section_cap)
+        at_cap, _ = render_bulletin(personal)
+        moved = _shown(personal) - _shown(copy)
+        return (copy.count, html_bytes(html), html_bytes(at_cap), max(0, moved),
+                largest_copy(bulletin, settings, profiles, gazetteer))
 
-    size, (largest, largest_profile) = await asyncio.to_thread(measure)
+    copy_count, size, size_at_cap, moved, (largest, largest_profile) = await asyncio.to_thread(measure)
     labels = gazetteer.region_departements
     copy_query = urllib.parse.urlencode([("week", week), *[("departement", d) for d in departements],
                                          *[("themes", t) for t in themes]])
     html = await datasette.render_template("veille_preview.html", {
         **_common(site, week, curator, status), "error": error, "message": request.args.get("ok"),
-        "count": bulletin.count, "departements": sorted(labels.items(), key=lambda kv: kv[0]),
+        "count": bulletin.count, "copy_count": copy_count, "departements": sorted(labels.items(), key=lambda kv: kv[0]),
         "themes": [(slug, entry.label) for slug, entry in site.config.taxonomy.themes.items()],
         "chosen_departement": departements[0] if departements else "", "chosen_themes": themes,
-        "size": size, "largest": largest, "limit": MAX_HTML_BYTES,
+        "size": size, "size_at_cap": size_at_cap, "moved": moved, "largest": largest, "limit": MAX_HTML_BYTES,
         "largest_profile": _describe_profile(largest_profile, labels, site), "subscriber_profiles": len(profiles),
         "copy_url": f"/-/curation/preview/copy?{copy_query}",
     }, request=request)
     return Response.html(html)
+
+
+def _shown(bulletin) -> int:
+    """The articles a copy shows in full (the others are counted « de plus », to read online)."""
+    return len(bulletin.highlights) + sum(len(section.items) for section in bulletin.sections)
 
 
 def _describe_profile(profile, labels: dict[str, str], site: Site) -> str:
