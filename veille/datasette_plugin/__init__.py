@@ -12,15 +12,15 @@ under a plain `datasette data/veille.db`, configured through Datasette's plugin 
         secret: {"$env": "VEILLE_SECRET"}     # default: settings.yaml, then VEILLE_SECRET
 
 Routes:
-- `/-/curation` (login at `/-/curation/login` with a curator's account name and password, see
-  `veille.curators` and `veille curators add`): the week's items, each in or out of the bulletin and
-  why (`pipeline.selection.week_plan`), with their tags; add or remove a tag, put "À la une", set
-  aside, write a note, through `pipeline.curation.curate`, the function of `veille curate`, which
-  records the curator's name. Forms carry Datasette's CSRF token. The login opens a server-side
-  session (12 h) whose random id is the only content of the `veille_session` cookie
-  (`actor_from_request` turns it into the actor `{"id": "curator:NAME"}`); logging out, a password
-  change or the account's removal closes it. Failed logins lock the account, and the client address,
-  for 15 minutes after 5 failures.
+- `/-/curation/login`, `/-/curation/logout`: a curator's account name and password (see
+  `veille.curators` and `veille curators add`). The login opens a server-side session (12 h) whose
+  random id is the only content of the `veille_session` cookie (`actor_from_request` turns it
+  into the actor `{"id": "curator:NAME"}`); logging out, a password change or the account's
+  removal closes it. Failed logins lock the account, and the client address, for 15 minutes
+  after 5 failures.
+- `/-/curation` and below (`workspace.py`): the curator's week — review, decisions, tag
+  suggestions, bulletin preview, approval. Forms carry Datasette's CSRF token; every decision
+  goes through `pipeline.curation.curate` with the curator's name.
 - `/-/unsubscribe/<token>`: GET shows a confirmation page; POST (a bare one-click POST from a mail
   client, RFC 8058, or the page's button) unsubscribes, through `newsletter.subscribers`. The
   subscribers database is opened here only, never served.

@@ -287,6 +287,12 @@
     }
   });
 
+  // The filters apply as soon as one is chosen (the « Filtrer » button stays for keyboards).
+  document.addEventListener("change", (event) => {
+    const form = event.target.closest && event.target.closest("form.filters[data-live]");
+    if (form) form.submit();
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     const hash = window.location.hash.match(/^#item-(\d+)$/);
     const first = hash ? document.getElementById("item-" + hash[1]) : null;
