@@ -1,7 +1,9 @@
 """`veille schedule`: APScheduler runs crawl, tag, learn and the bulletin at the times of settings.yaml.
 
 Each job runs the `veille` command in a subprocess: Twisted's reactor starts once per process,
-and a crashed job must not take the scheduler down.
+and a crashed job must not take the scheduler down. The bulletin job is `veille bulletin send`: with
+`bulletin.require_approval`, a week the curator has not approved (or changed since) is refused and
+nothing is sent; the refusal is logged like any output of a job.
 """
 
 from __future__ import annotations
