@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import io
 import json
+import re
 
 import click
 import pytest
@@ -76,6 +79,11 @@ def test_tag_then_curate_then_retag_keeps_curator_decisions(config_dir, archive)
     assert records[a]["departements"] == ["33"] and records[a]["communes"] == ["33063"] and records[a]["region_na"]
     assert records[b]["nature"] == "evenement" and records[b]["dispositifs"] == ["france-travail"]
     assert records[b]["departements"] == ["23"]
+    # A commune the curator adds brings its département and EPCI (the item reaches Haute-Vienne).
+    assert invoke("curate", str(b), "--config", str(config_dir), "--add", "communes:87085").exit_code == 0
+    record = next(r for r in map(json.loads, invoke("export", "--config", str(config_dir)).output.splitlines())
+                  if r["id"] == b)
+    assert "87085" in record["communes"] and "87" in record["departements"] and "248719312" in record["epci"]
 
 
 def test_curate_refuses_unknown_tag_and_item(config_dir, archive):
@@ -178,3 +186,34 @@ def test_bulletin_send_refuses_without_a_secret_and_dry_run_lists(config_dir, ar
     dry = run_veille("bulletin", "send", "--week", "2026-W48", "--dry-run", "--config", str(config_dir),
                      "--subscribers-db", subs, env={"VEILLE_SECRET": ""})
     assert "serait envoyé à 1 abonné·e(s)" in dry.stdout and "anne@example.org" in dry.stdout
+
+
+def test_send_lists_the_copies_shortened_to_stay_under_the_size_gmail_clips_at(config_dir, tmp_path):
+    """A huge week at a large section cap: each copy is shortened to fit, and the send says so."""
+    import yaml
+
+    from newsletter.smtp_sink import start_smtp_sink
+
+    settings = yaml.safe_load((config_dir / "settings.yaml").read_text(encoding="utf-8"))
+    smtp = start_smtp_sink(tmp_path / "mail")
+    settings["bulletin"] = {"section_cap": 200, "require_approval": False}
+    settings["smtp"] = {"host": smtp.hostname, "port": smtp.port, "tls": "none", "rate_per_second": 50}
+    (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    db = open_db(config_dir.parent / "data" / "veille.db")
+    for n in range(150):
+        insert_item(db, {"url": f"https://example.org/{n}", "raw_url": "x", "source_id": "s",
+                         "title": f"Le PLIE de Bordeaux accompagne les jeunes demandeurs d'emploi, épisode {n}",
+                         "text": "Le PLIE accompagne les jeunes demandeurs d'emploi de Bordeaux. " * 8,
+                         "first_seen_at": "2026-11-24T10:00:00+00:00"})
+    db.close()
+    try:
+        run_veille("tag", "--config", str(config_dir))
+        run_veille("subscribers", "add", "anne@example.org", "--config", str(config_dir))
+        sent = run_veille("bulletin", "send", "--week", "2026-W48", "--config", str(config_dir))
+    finally:
+        smtp.stop()
+    assert "1 exemplaire(s) raccourci(s) pour rester sous 100 Ko" in sent.stdout, sent.stdout
+    assert re.search(r"anne@example\.org : \d+ article\(s\) de moins", sent.stdout), sent.stdout
+    (message,) = (tmp_path / "mail").glob("*.eml")
+    html = email.message_from_bytes(message.read_bytes(), policy=email.policy.default).get_body(("html",)).get_content()
+    assert len(html.encode("utf-8")) <= 100_000

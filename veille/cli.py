@@ -282,7 +282,7 @@ def curate(config, db_path, item_id, add, remove, reject, highlight, note, by):
 
     db = _archive(config, db_path)
     row = record(db, config.taxonomy, item_id, list(add), list(remove), reject, highlight, note,
-                 by=_who(by))
+                 by=_who(by), gazetteer=_gazetteer(config))
     tags = effective_tags(db, [item_id])[item_id]
     click.echo(f"Article {item_id} : " + " ; ".join(f"{f} = {', '.join(v)}" for f, v in sorted(tags.items())))
     flags = [name for name, key in (("écarté", "rejected"), ("à la une", "highlight")) if row.get(key)]
@@ -515,7 +515,7 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run, force):
     Example: veille bulletin send --week 2026-W48 --dry-run
     """
     from newsletter.bulletin import build_bulletin
-    from newsletter.letters import letter_composer
+    from newsletter.letters import MAX_HTML_BYTES, letter_composer
     from newsletter.send import send_bulletin
     from newsletter.subscribers import open_subscribers_db
 
@@ -531,6 +531,12 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run, force):
     compose = None if dry_run else letter_composer(data, config.settings, gazetteer)
     report = send_bulletin(subscribers, week, compose, config.settings.smtp, dry_run=dry_run)
     click.echo(format_send_report(report))
+    shortened = getattr(compose, "shortened", {})
+    if shortened:
+        click.echo(f"{len(shortened)} exemplaire(s) raccourci(s) pour rester sous "
+                   f"{MAX_HTML_BYTES // 1000} Ko (le reste à lire en ligne) :")
+        for email, moved in sorted(shortened.items()):
+            click.echo(f"  {email} : {moved} article(s) de moins")
 
 
 def _approval_gate(config, archive, week: str, dry_run: bool, force: bool) -> None:
