@@ -26,3 +26,21 @@ def test_bulletin_covers_the_week_before():
     # Sunday 23:30 UTC is already Monday in Paris: the week that ended is the one of that Sunday.
     assert previous_week(paris, datetime(2026, 12, 6, 23, 30, tzinfo=timezone.utc)) == "2026-W49"
     assert previous_week(ZoneInfo("UTC"), datetime(2026, 12, 6, 23, 30, tzinfo=timezone.utc)) == "2026-W48"
+
+
+def test_the_next_bulletin_covers_the_week_before_its_send():
+    """On Monday before the 08:00 send, the curator approves the week that just ended; from the send
+    on, the current week."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from config.loading import load_config
+    from tests.conftest import ROOT
+    from veille.schedule import next_bulletin_week
+
+    config = load_config(ROOT / "config")
+    paris = ZoneInfo("Europe/Paris")
+    cases = {"2026-11-30T07:30": "2026-W48", "2026-11-30T08:01": "2026-W49", "2026-12-02T10:00": "2026-W49",
+             "2026-12-06T23:59": "2026-W49", "2027-01-04T07:00": "2026-W53"}
+    for moment, week in cases.items():
+        assert next_bulletin_week(config, datetime.fromisoformat(moment).replace(tzinfo=paris)) == week, moment

@@ -331,14 +331,25 @@ def _week_option(f):
     return click.option("--week", help="ISO week YYYY-Www [default: the current week, in the settings' timezone].")(f)
 
 
-def _week(config, week: str | None) -> str:
-    """The week asked for, checked, or the current one."""
+def _week(config, week: str | None, default=None) -> str:
+    """The week asked for, checked, or by default the current one (or `default(config)`)."""
     from config.dates import current_week, parse_week
 
     if week:
         parse_week(week)
         return week
-    return current_week(config.settings.tz)
+    return default(config) if default else current_week(config.settings.tz)
+
+
+def _next_bulletin_week_option(f):
+    return click.option("--week", help="ISO week YYYY-Www [default: the week the next scheduled bulletin covers: "
+                        "the current week, or on Monday before the send the week that just ended].")(f)
+
+
+def _next_bulletin_week(config) -> str:
+    from veille.schedule import next_bulletin_week
+
+    return next_bulletin_week(config)
 
 
 @bulletin.command("plan")
@@ -423,7 +434,7 @@ def bulletin_preview(config, db_path, week):
 @bulletin.command("approve")
 @with_config
 @db_option
-@_week_option
+@_next_bulletin_week_option
 @click.option("--by", metavar="NAME", help="Who approves, recorded with the approval [default: the system user's name].")
 def bulletin_approve(config, db_path, week, by):
     """Approve the bulletin of an ISO week as it is now (« Valider le bulletin de la semaine »).
@@ -436,7 +447,7 @@ def bulletin_approve(config, db_path, week, by):
     """
     from pipeline.approval import approve_week
 
-    week = _week(config, week)
+    week = _week(config, week, _next_bulletin_week)
     settings = config.settings
     status = approve_week(_archive(config, db_path), week, settings.tz, settings.bulletin.max_age_days, _who(by))
     click.echo(f"Bulletin de la semaine {week} validé par {status.approved_by} : {status.items_in} article(s).")
@@ -447,7 +458,7 @@ def bulletin_approve(config, db_path, week, by):
 @bulletin.command("status")
 @with_config
 @db_option
-@_week_option
+@_next_bulletin_week_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: week, items_in, approved, approved_by, "
               "approved_at, changed, ready, approvals, decisions_since, new_items_since.")
 @click.pass_context
@@ -462,7 +473,7 @@ def bulletin_status(ctx, config, db_path, week, as_json):
     """
     from pipeline.approval import approval_status
 
-    week = _week(config, week)
+    week = _week(config, week, _next_bulletin_week)
     settings = config.settings
     status = approval_status(_archive(config, db_path), week, settings.tz, settings.bulletin.max_age_days)
     if as_json:

@@ -29,6 +29,16 @@ def previous_week(tz: tzinfo, now: datetime | None = None) -> str:
     return shift_week(current_week(tz, now), -1)
 
 
+def next_bulletin_week(config: Config, now: datetime | None = None) -> str:
+    """The week the next scheduled bulletin covers: the week before its send. On Monday before the
+    send, the week that just ended; from then on, the current week."""
+    tz = config.settings.tz
+    now = now or datetime.now(tz)
+    trigger = CronTrigger.from_crontab(config.settings.schedule.bulletin, timezone=tz)
+    send = trigger.get_next_fire_time(None, now)
+    return previous_week(tz, send) if send else current_week(tz, now)
+
+
 def run_command(args: list[str]) -> int:
     """Run `veille ARGS` in a subprocess, logging its outcome; never raises."""
     command = [sys.executable, "-m", "veille", *args]

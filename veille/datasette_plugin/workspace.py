@@ -28,7 +28,7 @@ from datasette import Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from config.dates import current_week, french_date, parse_week, shift_week
+from config.dates import french_date, parse_week, shift_week
 from config.errors import VeilleError
 from config.schema import NATURES
 from newsletter.bulletin import bulletin_data, capped, personalise, render_bulletin
@@ -40,20 +40,22 @@ from pipeline.places import load_gazetteer
 from pipeline.review import FILTER_LABELS, FILTERS, ReviewItem, facet_counts, matches, review_week
 from pipeline.selection import WeekItem, week_plan
 from pipeline.urls import is_web_url
+from veille.schedule import next_bulletin_week
 from veille.datasette_plugin.site import Site, logged_curator, page, read_form, with_site
 
 LOGIN = "/-/curation/login"
 
 
 def _week(site: Site, value: str | None) -> tuple[str, str | None]:
-    """The week asked for, or the current one with the reason it was not understood."""
+    """The week asked for, or the one the next scheduled bulletin covers (with the reason the one
+    asked for was not understood)."""
     if value:
         try:
             parse_week(value)
             return value, None
         except VeilleError as e:
-            return current_week(site.config.settings.tz), str(e)
-    return current_week(site.config.settings.tz), None
+            return next_bulletin_week(site.config), str(e)
+    return next_bulletin_week(site.config), None
 
 
 def _filters(args) -> dict[str, str]:
