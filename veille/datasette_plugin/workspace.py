@@ -116,14 +116,27 @@ def _french_day(iso: str) -> str:
         return iso[:10]
 
 
+def for_curator(route):
+    """A route of the workspace: the plugin's `Site` and the logged-in curator's name; without a
+    session, the login page (or a 401 for the page's script, which asks for JSON)."""
+
+    # Not functools.wraps: Datasette reads the signature to choose the arguments it passes.
+    async def wrapper(datasette, request, site: Site):
+        curator = logged_curator(request)
+        if curator:
+            return await route(datasette, request, site, curator)
+        if _wants_json(request) or request.path == "/-/curation/suggest":
+            return Response.json({"ok": False, "error": "Session expirée : reconnectez-vous."}, status=401)
+        return Response.redirect(LOGIN)
+
+    return with_site(wrapper)
+
+
 # ------------------------------------------------------------------ the week
 
 
-@with_site
-async def workspace(datasette, request, site: Site):
-    curator = logged_curator(request)
-    if not curator:
-        return Response.redirect(LOGIN)
+@for_curator
+async def workspace(datasette, request, site: Site, curator: str):
     week, error = _week(site, request.args.get("week"))
     filters = _filters(request.args)
 
@@ -159,14 +172,9 @@ def _wants_json(request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-@with_site
-async def decide(datasette, request, site: Site):
-    curator = logged_curator(request)
+@for_curator
+async def decide(datasette, request, site: Site, curator: str):
     as_json = _wants_json(request)
-    if not curator:
-        if as_json:
-            return Response.json({"ok": False, "error": "Session expirée : reconnectez-vous."}, status=401)
-        return Response.redirect(LOGIN)
     digits = request.url_vars["item_id"]
     form = await read_form(request)
     week, _ = _week(site, form.get("week"))
@@ -215,7 +223,7 @@ async def decide(datasette, request, site: Site):
         "ok": True, "message": message,
         "items": render_items(request, site, week, back, changed),
         "in_bulletin": sum(i.in_bulletin for i in everything), "total": len(everything),
-        "status": await _render_status(datasette, request, site, week, logged_curator(request), status),
+        "status": await _render_status(datasette, request, site, week, curator, status),
     })
 
 
@@ -276,10 +284,8 @@ async def _render_status(datasette, request, site: Site, week: str, curator: str
                                            request=request)
 
 
-@with_site
-async def suggest(datasette, request, site: Site):
-    if not logged_curator(request):
-        return Response.json([], status=401)
+@for_curator
+async def suggest(datasette, request, site: Site, curator: str):
     query = (request.args.get("q") or "")[:80]
     found = suggest_tags(query, site.config.taxonomy, load_gazetteer(site.config.gazetteer_path))
     return Response.json([{"spec": spec, "label": label} for spec, label in found])
@@ -288,11 +294,8 @@ async def suggest(datasette, request, site: Site):
 # ------------------------------------------------------------------ approval
 
 
-@with_site
-async def approve(datasette, request, site: Site):
-    curator = logged_curator(request)
-    if not curator:
-        return Response.redirect(LOGIN)
+@for_curator
+async def approve(datasette, request, site: Site, curator: str):
     if request.method != "POST":
         return Response.redirect("/-/curation")
     form = await read_form(request)
@@ -333,11 +336,8 @@ def _subscriber_profiles(site: Site) -> list[tuple[list[str], list[str]]]:
         db.close()
 
 
-@with_site
-async def preview(datasette, request, site: Site):
-    curator = logged_curator(request)
-    if not curator:
-        return Response.redirect(LOGIN)
+@for_curator
+async def preview(datasette, request, site: Site, curator: str):
     week, error = _week(site, request.args.get("week"))
     departements, themes = _profile(site, request.args)
     settings, gazetteer = site.config.settings, load_gazetteer(site.config.gazetteer_path)
@@ -387,10 +387,8 @@ def _describe_profile(profile, labels: dict[str, str], site: Site) -> str:
     return " · ".join(p for p in parts if p) or "sans préférence (tout le bulletin)"
 
 
-@with_site
-async def preview_copy(datasette, request, site: Site):
-    if not logged_curator(request):
-        return Response.redirect(LOGIN)
+@for_curator
+async def preview_copy(datasette, request, site: Site, curator: str):
     week, _ = _week(site, request.args.get("week"))
     departements, themes = _profile(site, request.args)
     settings, gazetteer = site.config.settings, load_gazetteer(site.config.gazetteer_path)
