@@ -156,6 +156,14 @@ def test_a_week_reviewed_with_the_keyboard_then_approved_and_sent(crawled):
             page.keyboard.press("Enter")
             expect(page.locator(f"#item-{third} .tag[data-spec='{spec}']")).to_have_class(re.compile(r"\bremoved\b"))
 
+            # k goes back to the second item, n writes its note.
+            page.keyboard.press("k")
+            expect(page.locator(f"#item-{second}")).to_have_class(re.compile(r"\bcurrent\b"))
+            page.keyboard.press("n")
+            page.keyboard.type("À relayer aux PLIE")
+            page.keyboard.press("Enter")
+            expect(page.locator(f"#item-{second} .note")).to_have_text("Note : À relayer aux PLIE")
+
             # The words behind a tag light up.
             page.hover(f"#item-{third} .tag[data-spec='communes:23096'] .why-button")
             text = page.inner_text("body")
@@ -183,6 +191,7 @@ def test_a_week_reviewed_with_the_keyboard_then_approved_and_sent(crawled):
     after = plan(config_dir, week)
     assert after[first]["section"] == "a-la-une"
     assert after[second]["in_bulletin"] is False and after[second]["reason"] == "écarté"
+    assert open_db(data / "veille.db")["curation"].get(second)["note"] == "À relayer aux PLIE"
     db = open_db(data / "veille.db")
     tags = effective_tags(db, [third])[third]
     assert "23096" in tags["communes"] and "23" in tags["departements"]
