@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from config.dates import french_date, parse_week
 from config.loading import load_config
 from config.schema import DISPOSITIFS, NATURES, THEMES
-from newsletter.agenda import AgendaEntry
+from pipeline.agenda import AgendaEntry
 from newsletter.bulletin import Bulletin, BulletinItem, Section, _templates, capped, personalise, summarize
 from newsletter.letters import MAX_HTML_BYTES, html_bytes, largest_copy, render_copy
 from pipeline.places import load_gazetteer

@@ -23,27 +23,13 @@ from jinja2.ext import Extension
 
 from config.dates import french_date, parse_week, shift_week
 from config.schema import NATURES, Settings, Taxonomy
-from newsletter.agenda import AgendaEntry, agenda
+from pipeline.agenda import AgendaEntry, agenda
 from pipeline.places import Gazetteer, load_gazetteer
 from pipeline.selection import HIGHLIGHTS, WeekItem, week_plan
+from pipeline.text import summarize
 from pipeline.urls import is_web_url
 
-SUMMARY_MAX_CHARS = 320
 AGENDA_NATURES = ("appel", "evenement")
-
-
-def summarize(text: str, max_chars: int = SUMMARY_MAX_CHARS) -> str:
-    """The first two or three sentences of a text, cut at a sentence end when possible."""
-    text = " ".join((text or "").split())
-    sentences = re.split(r"(?<=[.!?…»])\s+(?=[A-ZÀ-ÖØ-Þ«])", text)
-    summary = ""
-    for sentence in sentences[:3]:
-        if summary and len(summary) + len(sentence) + 1 > max_chars:
-            break
-        summary = f"{summary} {sentence}".strip()
-    if len(summary) > max_chars:
-        summary = summary[:max_chars].rsplit(" ", 1)[0] + " …"
-    return summary
 
 
 @dataclass

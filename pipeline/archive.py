@@ -13,6 +13,7 @@ Tables:
 - `duplicates`, `minhashes`: exact copies seen at other URLs, and near-duplicate signatures;
 - `http_validators`: ETag/Last-Modified per feed, listing and sitemap URL (conditional GET);
 - `page_errors`: per-article failures; `crawls`: the figures of each crawl;
+- `articles`: one row per item as the field reads it, names not codes (pipeline/articles.py);
 - view `effective_tags`: what an item is tagged with once curator decisions (and the learned
   model's doubts) are applied.
 
@@ -184,6 +185,21 @@ def m007_approvals(db: sqlite_utils.Database) -> None:
         not_null={"week", "approved_by", "approved_at"},
     )
     db["approvals"].create_index(["week", "id"])
+
+
+@migrations()
+def m008_articles(db: sqlite_utils.Database) -> None:
+    # The archive as the field reads it (pipeline/articles.py): names, not codes; derived, rebuilt
+    # from items, tags and curation. `id` is the item's, so items_fts serves it too.
+    db["articles"].create(
+        {"id": int, "title": str, "url": str, "source": str, "source_id": str, "published": str, "week": str,
+         "nature": str, "themes": str, "dispositifs": str, "departements": str, "epci": str, "communes": str,
+         "summary": str, "in_bulletin": int, "rejected": int, "highlight": int, "note": str, "reason": str,
+         "deadline": str, "event_day": str, "updated_at": str},
+        pk="id", foreign_keys=[("id", "items", "id")],
+    )
+    for columns in (["published"], ["week"], ["source"], ["nature"], ["deadline"], ["event_day"]):
+        db["articles"].create_index(columns)
 
 
 def open_migrated(path: Path | str, migration_set: Migrations) -> sqlite_utils.Database:

@@ -87,3 +87,20 @@ def word_key(words: str, prefix: bool = False) -> str:
     """The automaton key of a word or phrase: " mot " (or " mot" for a prefix)."""
     key = " " + " ".join(fold(words).translate(_WORDS).split())
     return key if prefix else key + " "
+
+
+SUMMARY_MAX_CHARS = 320
+
+
+def summarize(text: str, max_chars: int = SUMMARY_MAX_CHARS) -> str:
+    """The first two or three sentences of a text, cut at a sentence end when possible."""
+    text = " ".join((text or "").split())
+    sentences = re.split(r"(?<=[.!?…»])\s+(?=[A-ZÀ-ÖØ-Þ«])", text)
+    summary = ""
+    for sentence in sentences[:3]:
+        if summary and len(summary) + len(sentence) + 1 > max_chars:
+            break
+        summary = f"{summary} {sentence}".strip()
+    if len(summary) > max_chars:
+        summary = summary[:max_chars].rsplit(" ", 1)[0] + " …"
+    return summary

@@ -173,7 +173,7 @@ def test_sections_are_capped_with_the_rest_online(db, config):
 def test_agenda_of_deadlines_and_events():
     from datetime import date
 
-    from newsletter.agenda import agenda, dates_in
+    from pipeline.agenda import agenda, dates_in
 
     class Item:
         def __init__(self, id, title, nature, text):

@@ -38,6 +38,14 @@ def _gazetteer(config):
     return load_gazetteer(config.gazetteer_path)
 
 
+def _labels(config):
+    """What the `articles` table needs to name an item's tags and decide its week."""
+    from pipeline.articles import Labels
+
+    settings = config.settings
+    return Labels(config.taxonomy, _gazetteer(config), settings.tz, settings.bulletin.max_age_days)
+
+
 def _progress():
     """A rich progress bar on stderr when it is a terminal; silent when output is redirected."""
     from rich.console import Console
@@ -95,6 +103,11 @@ def crawl(config, db_path, sources_file, only):
         rows, _ = run_crawl(sources, db_path or config.db_path, config.settings.crawl,
                             on_source_done=lambda run: progress.advance(task), timezone=config.settings.timezone)
     click.echo(format_runs(rows))
+    from pipeline.articles import refresh_missing
+
+    db = _archive(config, db_path)
+    refresh_missing(db, _labels(config))
+    db.close()
 
 
 def format_runs(rows: list[dict]) -> str:
@@ -191,13 +204,24 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
                                   str(doc.get("text") or ""), gazetteer)
             jsonl_out.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
+    from pipeline.articles import refresh_all, refresh_items, refresh_missing
+
     db = _archive(config, db_path)
     count = db.execute("SELECT COUNT(*) FROM items" + ("" if everything else " WHERE tagged_at IS NULL")).fetchone()[0]
+    untagged = [] if everything else [r[0] for r in db.execute("SELECT id FROM items WHERE tagged_at IS NULL")]
     model = load_model(model_path(db_path or config.db_path))
     with _progress() as progress:
         task = progress.add_task("Étiquetage", total=count)
         report = tag_items(db, config.taxonomy, everything, progress=lambda: progress.advance(task), model=model,
                            gazetteer=gazetteer)
+    labels = _labels(config)
+    with _progress() as progress:
+        task = progress.add_task("Table des articles", total=None)
+        if everything:
+            refresh_all(db, labels, progress=lambda done, weeks: progress.update(task, completed=done, total=weeks))
+        else:
+            refresh_items(db, untagged, labels)
+            refresh_missing(db, labels)
     click.echo(f"{report.items} article(s) étiqueté(s).")
     if everything:
         for tag_name in sorted(set(report.gained) | set(report.lost)):
@@ -283,6 +307,9 @@ def curate(config, db_path, item_id, add, remove, reject, highlight, note, by):
     db = _archive(config, db_path)
     row = record(db, config.taxonomy, item_id, list(add), list(remove), reject, highlight, note,
                  by=_who(by), gazetteer=_gazetteer(config))
+    from pipeline.articles import refresh_items
+
+    refresh_items(db, [item_id], _labels(config))
     tags = effective_tags(db, [item_id])[item_id]
     click.echo(f"Article {item_id} : " + " ; ".join(f"{f} = {', '.join(v)}" for f, v in sorted(tags.items())))
     flags = [name for name, key in (("écarté", "rejected"), ("à la une", "highlight")) if row.get(key)]
@@ -691,7 +718,11 @@ def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
 
     check_separate(config, db_path, subscribers_db_path)
     path = db_path or config.db_path
-    _archive(config, path).close()  # a clear error now rather than on the first request
+    from pipeline.articles import refresh_missing
+
+    db = _archive(config, path)  # a clear error now rather than on the first request
+    refresh_missing(db, _labels(config))  # an archive from before the articles table, or never tagged
+    db.close()
     datasette = make_datasette(config, path, subscribers_db_path or config.subscribers_db_path,
                                bulletins_dir or config.bulletins_dir)
     click.echo(f"Archive {path} sur http://{host}:{port}/ — bulletins : /-/bulletins (Ctrl-C pour arrêter)")

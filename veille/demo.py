@@ -29,6 +29,7 @@ from newsletter.smtp_sink import start_smtp_sink
 from newsletter.subscribers import add_subscriber, open_subscribers_db
 from pipeline.approval import approval_status, approve_week, check_approved
 from pipeline.archive import open_db
+from pipeline.articles import Labels, refresh_all
 from pipeline.places import load_gazetteer
 from pipeline.tagging import tag_items
 from veille.fixture_site import base_url, load_fixture_sources, serve
@@ -95,6 +96,7 @@ def _run(config: Config, settings: Settings, sources: list[Source], out_dir: Pat
 
     db = open_db(db_path)
     echo(f"Étiquetage : {tag_items(db, config.taxonomy, gazetteer=gazetteer).items} article(s).")
+    refresh_all(db, Labels(config.taxonomy, gazetteer, settings.tz, settings.bulletin.max_age_days))
 
     week = current_week(settings.tz)
     max_age = settings.bulletin.max_age_days

@@ -34,6 +34,7 @@ from config.schema import NATURES
 from newsletter.bulletin import bulletin_data, capped, personalise, render_bulletin
 from newsletter.letters import MAX_HTML_BYTES, html_bytes, largest_copy, render_copy, subscriber_copy
 from newsletter.subscribers import active_subscribers, open_subscribers_db
+from pipeline.articles import Labels, refresh_items
 from pipeline.approval import approval_status, approve_week
 from pipeline.curation import AmbiguousTag, StaleItem, curate, resolve_tag, suggest_tags
 from pipeline.places import load_gazetteer
@@ -199,6 +200,7 @@ async def decide(datasette, request, site: Site, curator: str):
         curate(db, taxonomy, item_id, add=add, remove=[form["remove"]] if form.get("remove") else [],
                reject=flag("reject"), highlight=flag("highlight"), note=form.get("note"), by=curator,
                expected_version=form.get("version") or None, gazetteer=gazetteer)
+        refresh_items(db, [item_id], Labels(taxonomy, gazetteer, settings.tz, settings.bulletin.max_age_days))
         after = week_plan(db, week, settings.tz, settings.bulletin.max_age_days)
         changed = {i.id for i in after if i.id == item_id or before.get(i.id) != _state(i)}
         return _review(site, db, week, only=changed), after, _status(site, db, week)
