@@ -52,7 +52,8 @@ from datasette.utils.asgi import Base400, NotFound
 from config.errors import VeilleError
 from newsletter.subscribers import open_subscribers_db, unsubscribe_by_token
 from veille import curators as accounts
-from veille.datasette_plugin import workspace
+from veille.datasette_plugin import item_page, workspace
+from veille.datasette_plugin.atom import *  # noqa: F401,F403 - its hooks (register_output_renderer)
 from veille.datasette_plugin.site import (SESSION_COOKIE, ACTOR_PREFIX, Site, client_address, load_site,
                                           logged_curator, page, read_form, with_site)
 
@@ -213,6 +214,7 @@ def register_routes():
         (r"^/-/curation/login$", login),
         (r"^/-/curation/logout$", logout),
         *workspace.ROUTES,
+        *item_page.ROUTES,
         (r"^/-/curation/.*$", unknown_page),
         (r"^/-/unsubscribe/(?P<token>[A-Za-z0-9_.-]+)$", unsubscribe),
         (r"^/-/unsubscribe(/.*)?$", invalid_unsubscribe_link),

@@ -1,0 +1,1 @@
+"""Atom feeds of any selection of the archive (written in the next commits)."""
