@@ -53,7 +53,8 @@ from config.errors import VeilleError
 from newsletter.subscribers import open_subscribers_db, unsubscribe_by_token
 from veille import curators as accounts
 from veille.datasette_plugin import item_page, workspace
-from veille.datasette_plugin.atom import *  # noqa: F401,F403 - its hooks (register_output_renderer)
+from veille.datasette_plugin.item_page import render_cell  # noqa: F401 - a hook, found here by pluggy
+from veille.datasette_plugin.atom import register_output_renderer  # noqa: F401 - a hook, found here by pluggy
 from veille.datasette_plugin.site import (SESSION_COOKIE, ACTOR_PREFIX, Site, client_address, load_site,
                                           logged_curator, page, read_form, with_site)
 
@@ -222,6 +223,12 @@ def register_routes():
         (r"^/-/bulletins/(?P<name>[^/]+)$", bulletin_file),
         (r"^/-/bulletins/.*$", unknown_page),
     ]
+
+
+@hookimpl
+def extra_css_urls(template, database, table):
+    # Datasette's own pages of the archive: see static/archive.css.
+    return ["/-/curation/static/archive.css"] if template.startswith(("table", "row", "query", "database")) else []
 
 
 @hookimpl

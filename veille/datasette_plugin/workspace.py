@@ -422,5 +422,5 @@ ROUTES = [
     (r"^/-/curation/approve$", approve),
     (r"^/-/curation/preview$", preview),
     (r"^/-/curation/preview/copy$", preview_copy),
-    (r"^/-/curation/static/(?P<name>curation\.(?:js|css))$", static),
+    (r"^/-/curation/static/(?P<name>(?:curation|archive)\.(?:js|css))$", static),
 ]
