@@ -20,6 +20,7 @@ from datetime import tzinfo
 import sqlite_utils
 
 from config.schema import FACET_LABELS, Taxonomy
+from pipeline.archive import effective_tags
 from pipeline.curation import CURATION_COLUMNS, TAG_COLUMNS, tag_label, version_of
 from pipeline.places import Gazetteer
 from pipeline.selection import WeekItem, section_label, week_plan
@@ -296,3 +297,37 @@ def facet_counts(reviews: list[ReviewItem], taxonomy: Taxonomy, gazetteer: Gazet
         result[name] = sorted(((value, label(value), n) for value, n in counts[name].items()),
                               key=lambda entry: (entry[1].casefold()))
     return result
+
+
+# ------------------------------------------------------------------- one item
+
+
+def review_item(db: sqlite_utils.Database, item_id: int, taxonomy: Taxonomy,
+                gazetteer: Gazetteer) -> ReviewItem | None:
+    """One item by its id, outside any week plan (lookups by id only): its tags by label with
+    their origin and words, as `review_week` gives them. Its decision (`in_bulletin`, `reason`,
+    `section`) is left unset: the caller reads it from the `articles` table or a week plan."""
+    row = db.execute(
+        """
+        SELECT items.id, items.title, items.url, items.text, items.summary, items.published_at,
+               items.first_seen_at, items.cluster_id, items.source_id,
+               COALESCE(sources.name, items.source_id), COALESCE(sources.topical, 0),
+               COALESCE(curation.rejected, 0), COALESCE(curation.highlight, 0), curation.note
+        FROM items
+        LEFT JOIN sources ON sources.id = items.source_id
+        LEFT JOIN curation ON curation.item_id = items.id
+        WHERE items.id = ?
+        """, [item_id]).fetchone()
+    if row is None:
+        return None
+    (id_, title, url, text, summary, published_at, first_seen_at, cluster_id, source_id, source_name, topical,
+     rejected, highlight, note) = row
+    item = WeekItem(id=id_, title=title or "", url=url, text=text or "", summary=summary or "",
+                    published_at=published_at, first_seen_at=first_seen_at, source_id=source_id,
+                    source_name=source_name, topical=bool(topical), rejected=bool(rejected),
+                    highlight=bool(highlight), note=note, cluster_id=cluster_id,
+                    tags=effective_tags(db, [id_])[id_])
+    rows = [r[1:] for r in db.execute(f"SELECT item_id, {TAG_COLUMNS}, score, evidence FROM tags WHERE item_id = ?",
+                                      [id_])]
+    decision = db.execute(f"SELECT {CURATION_COLUMNS} FROM curation WHERE item_id = ?", [id_]).fetchone()
+    return _review_item(item, rows, tuple(decision) if decision else None, taxonomy, gazetteer)
