@@ -210,3 +210,14 @@ async def test_sources_page_of_an_empty_archive(tmp_path, monkeypatch):
                                tmp_path / "bulletins")
     response = await _get(datasette, "/-/sources")
     assert response.status_code == 200 and "Aucune source" in response.text
+
+
+@pytest.mark.asyncio
+async def test_article_without_its_articles_row_gets_its_decision_from_the_week_plan(archive):
+    datasette, db, ids, _ = archive
+    db.execute("DELETE FROM articles WHERE id = ?", [ids["near"]])
+    db.conn.commit()
+    text = page_text((await _get(datasette, f"/-/article/{ids['near']}")).text)
+    # Its story's other item now counts in another week (the fixture dates Sud Ouest's items from
+    # now): this one is its week's only telling, in the bulletin.
+    assert "semaine 2026-W48" in text and "Retenu · Initiatives locales" in text
