@@ -25,6 +25,9 @@ Routes:
   client, RFC 8058, or the page's button) unsubscribes, through `newsletter.subscribers`. The
   subscribers database is opened here only, never served.
 - `/-/bulletins`: the built bulletins; `/-/bulletins/bulletin-YYYY-Www.html|txt`: one of them.
+- `/-/article/<id>` and `/-/sources` (`item_page.py`, public): an article as a person reads it, and
+  each source's health; `render_cell` links article titles in Datasette's pages to the former.
+- `.atom` on the `articles` table and on the canned queries listing articles (`atom.py`).
 
 The archive is read and written through Datasette's own connections (`execute_fn`,
 `execute_write_fn`: one write thread per database).
