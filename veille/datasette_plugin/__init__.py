@@ -58,6 +58,7 @@ from veille import curators as accounts
 from veille.datasette_plugin import item_page, workspace
 from veille.datasette_plugin.item_page import render_cell  # noqa: F401 - a hook, found here by pluggy
 from veille.datasette_plugin.atom import register_output_renderer  # noqa: F401 - a hook, found here by pluggy
+from veille.datasette_plugin.facets import filters_from_request, register_facet_classes  # noqa: F401 - hooks
 from veille.datasette_plugin.site import (SESSION_COOKIE, ACTOR_PREFIX, Site, client_address, load_site,
                                           logged_curator, page, read_form, with_site)
 
