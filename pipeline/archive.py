@@ -237,6 +237,13 @@ def m009_archive_at_scale(db: sqlite_utils.Database) -> None:
                f"BEGIN {minus} {plus} {drop_zero} END")
 
 
+@migrations()
+def m010_source_items_index(db: sqlite_utils.Database) -> None:
+    # Each source's recent items (the sources page, `veille sources`): an index, not a scan of the
+    # last weeks per source.
+    db["items"].create_index(["source_id", "first_seen_at"], if_not_exists=True)
+
+
 def open_migrated(path: Path | str, migration_set: Migrations) -> sqlite_utils.Database:
     """Open (creating if needed) a SQLite file in WAL mode, with every migration of the set applied."""
     path = Path(path)
