@@ -42,6 +42,12 @@ def facets(answer: dict) -> dict:
     return {name: {v["value"]: v["count"] for v in facet["results"]} for name, facet in answer["facet_results"].items()}
 
 
+def facet_links(answer: dict) -> dict:
+    """Each facet's values, whether selected, and the link that toggles them."""
+    return {name: {v["value"]: (v["selected"], v["toggle_url"]) for v in facet["results"]}
+            for name, facet in answer["facet_results"].items()}
+
+
 async def answer(datasette, path: str) -> dict:
     response = await datasette.client.get(path)
     assert response.status_code == 200, response.text[:500]
@@ -64,6 +70,7 @@ async def test_same_rows_and_facet_counts_as_datasettes_own(servers, query):
     if mine["filtered_table_rows_count"] <= 100:
         assert sorted(mine["rows"]) == sorted(theirs["rows"])
     assert facets(mine) == facets(theirs)
+    assert facet_links(mine) == facet_links(theirs)
     assert {"nature", "themes", "dispositifs", "departements", "source", "week"} <= set(facets(mine))
 
 

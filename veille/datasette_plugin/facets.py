@@ -196,62 +196,50 @@ def _top(index: FacetIndex, column: str, ids, size: int) -> tuple[list[tuple[str
 # -------------------------------------------------------------------- facets
 
 
+async def _indexed_results(facet, selection_arg, facet_param: str, absolute):
+    """Datasette's facet results, counted from the index: `selection_arg(column, value)` is the
+    query-string pair that selects a value, `facet_param` the argument naming the facet, and
+    `absolute(path)` the toggle URL as Datasette's own facet of that type writes it. None when the
+    index does not serve this table or a column (the caller then falls back to Datasette's)."""
+    index = await facet_index(facet)
+    if index is None:
+        return None
+    results, timed_out, pairs = [], [], facet.get_querystring_pairs()
+    size = facet.get_facet_size()
+    for config in facet.get_configs():
+        column = config["config"].get("column") or config["config"]["simple"]
+        if column not in index.columns:
+            return None
+        try:
+            top, truncated = _top(index, column, await selected_ids(facet), size)
+        except QueryInterrupted:
+            timed_out.append(column)
+            continue
+        values = []
+        for value, count in top:
+            arg, shown = selection_arg(column, value)
+            selected = (arg, shown) in pairs
+            toggle = (path_with_removed_args(facet.request, {arg: shown}) if selected
+                      else path_with_added_args(facet.request, {arg: value}))
+            values.append({"value": value, "label": value, "count": count, "selected": selected,
+                           "toggle_url": absolute(toggle)})
+        results.append({"name": column, "type": facet.type, "hideable": config["source"] != "metadata",
+                        "toggle_url": facet.ds.urls.path(path_with_removed_args(facet.request, {facet_param: column})),
+                        "results": values, "truncated": truncated})
+    return results, timed_out
+
+
 class IndexedColumnFacet(ColumnFacet):
     async def facet_results(self):
-        index = await facet_index(self)
-        if index is None:
-            return await super().facet_results()
-        results, timed_out, pairs = [], [], self.get_querystring_pairs()
-        size = self.get_facet_size()
-        for config in self.get_configs():
-            column = config["config"].get("column") or config["config"]["simple"]
-            if column not in index.columns:
-                return await super().facet_results()
-            try:
-                top, truncated = _top(index, column, await selected_ids(self), size)
-            except QueryInterrupted:
-                timed_out.append(column)
-                continue
-            values = []
-            for value, count in top:
-                column_qs = f"{column}__exact" if column.startswith("_") else column
-                selected = (column_qs, str(value)) in pairs
-                toggle = (path_with_removed_args(self.request, {column_qs: str(value)}) if selected
-                          else path_with_added_args(self.request, {column_qs: value}))
-                values.append({"value": value, "label": value, "count": count, "selected": selected,
-                               "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(toggle))})
-            results.append({"name": column, "type": self.type, "hideable": config["source"] != "metadata",
-                            "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet": column})),
-                            "results": values, "truncated": truncated})
-        return results, timed_out
+        answer = await _indexed_results(
+            self, lambda column, value: (f"{column}__exact" if column.startswith("_") else column, str(value)),
+            "_facet", lambda path: self.ds.absolute_url(self.request, self.ds.urls.path(path)))
+        return answer if answer is not None else await super().facet_results()
 
 
 class IndexedArrayFacet(ArrayFacet):
     async def facet_results(self):
-        index = await facet_index(self)
-        if index is None:
-            return await super().facet_results()
-        results, timed_out, pairs = [], [], self.get_querystring_pairs()
-        size = self.get_facet_size()
-        for config in self.get_configs():
-            column = config["config"].get("column") or config["config"]["simple"]
-            if column not in index.columns:
-                return await super().facet_results()
-            try:
-                top, truncated = _top(index, column, await selected_ids(self), size)
-            except QueryInterrupted:
-                timed_out.append(column)
-                continue
-            values = []
-            for value, count in top:
-                arg = f"{column}__arraycontains"
-                selected = (arg, value) in pairs
-                toggle = (path_with_removed_args(self.request, {arg: value}) if selected
-                          else path_with_added_args(self.request, {arg: value}))
-                values.append({"value": value, "label": value, "count": count, "selected": selected,
-                               "toggle_url": self.ds.absolute_url(self.request, toggle)})
-            results.append({"name": column, "type": self.type, "hideable": config["source"] != "metadata",
-                            "toggle_url": self.ds.urls.path(path_with_removed_args(self.request,
-                                                                                   {"_facet_array": column})),
-                            "results": values, "truncated": truncated})
-        return results, timed_out
+        answer = await _indexed_results(
+            self, lambda column, value: (f"{column}__arraycontains", value),
+            "_facet_array", lambda path: self.ds.absolute_url(self.request, path))
+        return answer if answer is not None else await super().facet_results()
