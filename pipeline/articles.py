@@ -11,6 +11,10 @@ The table is derived: `refresh_weeks` rebuilds the rows of whole ISO weeks (an i
 depends on its week: duplicates, highlights), `refresh_items` the weeks of some items. `veille
 crawl`, `veille tag`, `veille curate` and the curation pages call them; `refresh_all` rebuilds
 everything.
+
+Every write is logged by id in `article_changelog` (triggers, m011), which the server's facet index
+reads to follow the table; `prune_changelog` keeps its last CHANGELOG_KEEP entries (a reader that
+fell further behind reads the whole table again).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pipeline.selection import WeekItem, week_plan
 from pipeline.text import summarize
 
 NAME_FACETS = ("themes", "dispositifs", "departements", "epci", "communes")
+CHANGELOG_KEEP = 50_000
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,16 @@ def refresh_weeks(db: sqlite_utils.Database, weeks: Iterable[str], labels: Label
         with db.atomic():
             if plan:
                 db["articles"].upsert_all([_row(item, week, labels, now) for item in plan], pk="id")
+                prune_changelog(db)
         count += len(plan)
     return count
+
+
+def prune_changelog(db) -> None:
+    """Forget all but the last CHANGELOG_KEEP entries of `article_changelog` (`db`: a sqlite-utils
+    Database or a sqlite3 connection)."""
+    db.execute("DELETE FROM article_changelog WHERE seq <= (SELECT MAX(seq) FROM article_changelog) - ?",
+               [CHANGELOG_KEEP])
 
 
 def weeks_of(db: sqlite_utils.Database, item_ids: Iterable[int], tz: tzinfo) -> set[str]:

@@ -10,6 +10,8 @@ import sqlite3
 
 import pytest
 
+import pipeline.articles as articles_module
+import veille.datasette_plugin.facets as facet_plugin
 from benchmarks.bench_archive import _before, demo_archive, generate
 from config.loading import load_config
 from pipeline.archive import open_db
@@ -64,6 +66,7 @@ async def test_same_rows_and_facet_counts_as_datasettes_own(servers, query):
     mine = await answer(ours, f"/veille/articles.json?{query}&_size=100")
     theirs = await answer(stock, f"/veille/articles.json?{query}&_size=100")
     assert mine["filtered_table_rows_count"] == theirs["filtered_table_rows_count"] > 0
+    assert isinstance(ours.get_database("veille"), facet_plugin.ArchiveDatabase)  # its count, not Datasette's
     # Same rows in the same order of `published` (rows of one day may come in another order).
     published = mine["columns"].index("published")
     assert [r[published] for r in mine["rows"]] == [r[published] for r in theirs["rows"]]
@@ -84,11 +87,7 @@ async def test_the_search_box_is_still_there_and_the_page_says_what_it_searched(
 
 
 def test_week_counts_kept_by_triggers(archive, tmp_path):
-    copy = tmp_path / "veille.db"
-    source = sqlite3.connect(archive)
-    source.backup(target := sqlite3.connect(copy))
-    source.close(), target.close()
-    db = open_db(copy)
+    db = open_db(copy_of(archive, tmp_path))
     db.execute("UPDATE articles SET departements = '[\"Creuse (23)\", \"Landes (40)\"]', week = '2020-W01' "
                "WHERE id IN (SELECT id FROM articles ORDER BY id LIMIT 50)")
     db.execute("DELETE FROM articles WHERE id IN (SELECT id FROM articles ORDER BY id DESC LIMIT 20)")
@@ -108,17 +107,69 @@ async def test_par_departement_answers_as_before(servers):
     assert mine and sorted(map(json.dumps, mine)) == sorted(map(json.dumps, theirs))
 
 
-@pytest.mark.asyncio
-async def test_the_facet_index_follows_a_change(archive, tmp_path, monkeypatch):
+def copy_of(archive, tmp_path):
     copy = tmp_path / "veille.db"
     source = sqlite3.connect(archive)
     source.backup(target := sqlite3.connect(copy))
     source.close(), target.close()
+    return copy
+
+
+@pytest.mark.asyncio
+async def test_the_facet_index_follows_changes_without_reading_everything_again(archive, tmp_path, monkeypatch):
+    copy = copy_of(archive, tmp_path)
     monkeypatch.setenv("VEILLE_SECRET", "secret-de-l-echelle")
-    datasette = make_datasette(load_config(ROOT / "config"), copy, tmp_path / "subscribers.db", tmp_path / "b")
-    before = facets(await answer(datasette, "/veille/articles.json"))["departements"]
+    config = load_config(ROOT / "config")
+    ours, stock = (make_datasette(config, copy, tmp_path / "subscribers.db", tmp_path / "b"), _before(config, copy))
+    builds = []
+    build = facet_plugin._build
+    monkeypatch.setattr(facet_plugin, "_build", lambda *args: builds.append(1) or build(*args))
+    await answer(ours, "/veille/articles.json")
+    assert len(builds) == 1
     db = open_db(copy)
-    db.execute("UPDATE articles SET departements = '[\"Nulle part (00)\"]', updated_at = '2999-01-01' WHERE id = 1")
+    top = db.execute("SELECT max(id) FROM articles").fetchone()[0]
+    db.execute("UPDATE articles SET departements = '[\"Nulle part (00)\", \"Creuse (23)\"]', nature = 'Nouvelle nature', "
+               "themes = '[\"Thème inventé\", \"Thème inventé\"]' WHERE id IN (1, 2, 3)")
+    db.execute("UPDATE articles SET communes = ? WHERE id = 4", [json.dumps([f"Commune {n}" for n in range(40)])])
+    db.execute("DELETE FROM articles WHERE id = 5")
+    # A new item and its article, as a crawl stores them (articles' ids are items', m008).
+    db.execute("INSERT INTO items (id, url, title, text, source_id, first_seen_at) SELECT ?, url || '#nouveau', "
+               "title, text, source_id, first_seen_at FROM items WHERE id = 6", [top + 1000])
+    db.execute("INSERT INTO articles (id, title, nature, departements, week) SELECT ?, 'Nouvel article', nature, "
+               "departements, week FROM articles WHERE id = 6", [top + 1000])
+    db.conn.commit()
+    for query in ("", "_search=insertion", "departements__arraycontains=Creuse%20(23)"):
+        mine = await answer(ours, f"/veille/articles.json?{query}&_facet_size=max&_facet_array=communes")
+        theirs = await answer(stock, f"/veille/articles.json?{query}&_facet_size=max&_facet_array=communes")
+        assert facets(mine) == facets(theirs), query
+        assert mine["filtered_table_rows_count"] == theirs["filtered_table_rows_count"], query
+    assert facets(mine)["departements"]["Nulle part (00)"] == 3
+    assert len(builds) == 1  # followed from the change log, not read again
+    # A reader left behind by more than the log keeps reads the whole table again.
+    monkeypatch.setattr(articles_module, "CHANGELOG_KEEP", 10)
+    db.execute("UPDATE articles SET nature = 'Encore une autre' WHERE id BETWEEN 10 AND 40")
+    articles_module.prune_changelog(db)
+    db.conn.commit()
     db.close()
-    after = facets(await answer(datasette, "/veille/articles.json?_facet_size=50"))["departements"]
-    assert after.get("Nulle part (00)") == 1 and sum(after.values()) < sum(before.values()) + 1
+    mine, theirs = await answer(ours, "/veille/articles.json"), await answer(stock, "/veille/articles.json")
+    assert facets(mine) == facets(theirs) and facets(mine)["nature"]["Encore une autre"] == 31
+    assert len(builds) == 2
+
+
+@pytest.mark.asyncio
+async def test_the_count_of_a_search_is_exact_when_an_item_has_no_article_yet(archive, tmp_path, monkeypatch):
+    copy = copy_of(archive, tmp_path)
+    db = open_db(copy)
+    missing = db.execute("SELECT a.id FROM articles a JOIN items_fts f ON f.rowid = a.id "
+                         "WHERE items_fts MATCH 'insertion' LIMIT 1").fetchone()[0]
+    db.execute("DELETE FROM articles WHERE id = ?", [missing])
+    db.conn.commit()
+    db.close()
+    monkeypatch.setenv("VEILLE_SECRET", "secret-de-l-echelle")
+    config = load_config(ROOT / "config")
+    ours, stock = (make_datasette(config, copy, tmp_path / "subscribers.db", tmp_path / "b"), _before(config, copy))
+    plain = sqlite3.connect(copy).execute("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'insertion'").fetchone()[0]
+    mine = await answer(ours, "/veille/articles.json?_search=insertion")
+    assert mine["filtered_table_rows_count"] == plain - 1
+    assert mine["filtered_table_rows_count"] == (await answer(stock, "/veille/articles.json?_search=insertion"))[
+        "filtered_table_rows_count"]

@@ -114,9 +114,10 @@ def archive_metadata(settings: Settings, database: str, taxonomy: Taxonomy) -> d
             "label_column": "title",
             "sort_desc": "published",
             # A million rows (veille/datasette_plugin/facets.py): search by items_fts through the plugin
-            # (a plan that reads `published` in order), facet counts from an index held in memory.
+            # (a plan that reads `published` in order), facet counts from an index held in memory and
+            # kept current from the change log.
             "veille_search_fts": "items_fts",
-            "veille_facet_index": True,
+            "veille_facet_index": "article_changelog",
             "facets": ["nature", {"array": "themes"}, {"array": "dispositifs"}, {"array": "departements"},
                        "source", "week"],
             "columns": ARTICLE_COLUMNS,
@@ -132,7 +133,7 @@ def archive_metadata(settings: Settings, database: str, taxonomy: Taxonomy) -> d
     # Machinery, not news: hidden from the table list (still queryable by SQL).
     for name in ("_sqlite_migrations", "minhashes", "http_validators", "tags", "curation", "duplicates",
                  "crawls", "approvals", "items_fts", "items_fts_config", "items_fts_data", "items_fts_docsize",
-                 "items_fts_idx"):
+                 "items_fts_idx", "article_changelog", "article_week_counts"):
         tables[name] = {**tables.get(name, {}), "hidden": True}
     tables["items"]["hidden"] = True
     return {

@@ -58,7 +58,7 @@ from veille import curators as accounts
 from veille.datasette_plugin import item_page, workspace
 from veille.datasette_plugin.item_page import render_cell  # noqa: F401 - a hook, found here by pluggy
 from veille.datasette_plugin.atom import register_output_renderer  # noqa: F401 - a hook, found here by pluggy
-from veille.datasette_plugin.facets import filters_from_request, register_facet_classes  # noqa: F401 - hooks
+from veille.datasette_plugin.facets import filters_from_request, register_facet_classes, startup  # noqa: F401 - hooks
 from veille.datasette_plugin.site import (SESSION_COOKIE, ACTOR_PREFIX, Site, client_address, load_site,
                                           logged_curator, page, read_form, with_site)
 
@@ -345,3 +345,20 @@ async def _answer_exception(request, exception) -> Response:
         detail = "Cette page n'existe pas."  # Datasette's own messages are in English
     body = f"<p>{escape(detail)}</p>" if detail else ""
     return page(title, body + '<p><a href="/">Retour à l\'accueil</a></p>', status)
+
+
+def _register_whole() -> None:
+    """Datasette loads its plugins (this package) when it is first imported. When that import starts
+    from inside this package (one of its modules imported before Datasette, as a test may), pluggy
+    registered the package half-executed, without the hooks defined below `from datasette import`:
+    register it again, whole."""
+    from datasette.plugins import pm
+
+    module = sys.modules[__name__]
+    if pm.is_registered(module):
+        name = pm.get_name(module)
+        pm.unregister(module)
+        pm.register(module, name=name)
+
+
+_register_whole()

@@ -3,18 +3,19 @@
 Datasette's own facets count with one SQL query each over the page's selection; its array facet
 deduplicates whole rows (`select distinct j.value, inner.*`). On a million articles every facet of the
 table page gives up after `facet_time_limit_ms`, and a search that matches 400,000 of them costs
-seconds (benchmarks/bench_archive.py). Two changes, both only for a table whose metadata asks for them:
+seconds (benchmarks/bench_archive.py). Three changes, only for a table whose metadata asks for them:
 
-- `"veille_facet_index": true`: the facet values of every row are held in memory as integer codes
-  (numpy arrays, one per column; a JSON-array column as a padded matrix), read once from the database
-  and again whenever `articles` changed (a counter of its writes kept by triggers, m009). A
-  facet then counts the selection's ids: all rows → precomputed totals; a search alone → the ids read
+- `"veille_facet_index": "article_changelog"`: the facet values of every row are held in memory as
+  integer codes (numpy arrays, one per column; a JSON-array column as a padded matrix), read once
+  from the database (16 s at a million), then kept current from the table's change log (ids written,
+  by triggers, m011): the rows written since are read again. A facet then counts the selection's ids: all rows → precomputed totals; a search alone → the ids read
   from the FTS index in one `group_concat`; anything else → `select group_concat(id)` of the page's
   own SQL (with `facet_time_limit_ms`). Same results and links as Datasette's ColumnFacet and
   ArrayFacet, which still serve every other table (the classes below fall back to them).
 - `"veille_search_fts": "items_fts"`: `?_search=` for that table with `+id in (select rowid …)`: the
   unary plus keeps SQLite from walking the match list row by row and sorting it (0.8 s for 400,000
-  matches), so it reads the `published` index in order and stops at the page's 51st match.
+  matches), so it reads the `published` index in order and stops at the page's 51st match. The
+  count of a search alone comes from the FTS index (ArchiveDatabase, put in place at startup).
 
 Datasette's default facet classes are replaced (`pm.set_blocked("datasette.facets")`) by subclasses
 that behave the same on every other table.
@@ -23,6 +24,7 @@ that behave the same on every other table.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 
@@ -31,7 +33,7 @@ from datasette import hookimpl
 from datasette.facets import ArrayFacet, ColumnFacet, DateFacet
 from datasette.filters import FilterArguments
 from datasette.plugins import pm
-from datasette.database import QueryInterrupted
+from datasette.database import Database, QueryInterrupted
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 
 pm.set_blocked("datasette.facets")  # its classes are registered below, as fallbacks of ours
@@ -62,12 +64,69 @@ def filters_from_request(request, database, table, datasette):
                            {"supports_search": True, "search": search})
 
 
+def _fts_content(conn, fts_table: str) -> str | None:
+    """The table an external-content FTS5 table indexes (`content=[items]`)."""
+    row = conn.execute("select sql from sqlite_master where name = ?", (fts_table,)).fetchone()
+    found = re.search(r"content\s*=\s*[\['\"]?(\w+)", row[0] or "") if row else None
+    return found.group(1) if found else None
+
+
+class ArchiveDatabase(Database):
+    """Datasette's database, except for the count of a search alone on a `veille_search_fts` table.
+
+    Datasette counts `select count(*) from articles where +id in (select rowid from items_fts …)`:
+    a million probes of a 400,000-row list (0.4 s). When every row of the FTS table's content table
+    has its row in the searched table (same count: articles' ids are items' ids, m008), that count
+    is the FTS index's own (30 ms); otherwise Datasette's query runs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._counts: dict[str, tuple[str, str]] | None = None
+
+    def _search_counts(self) -> dict[str, tuple[str, str]]:
+        """Datasette's count SQL of a search alone -> (table, fts table), from the metadata."""
+        if self._counts is None:
+            tables = (self.ds.metadata("tables", database=self.name) or {}).items()
+            self._counts = {f"select count(*) from {escape_sqlite(table)} where {search_clause(fts)} ": (table, fts)
+                            for table, meta in tables if (fts := (meta or {}).get("veille_search_fts"))}
+        return self._counts
+
+    async def execute(self, sql, params=None, *args, **kwargs):
+        searched = self._search_counts().get(sql)
+        if searched:
+            table, fts = searched
+            content = await self.execute_fn(lambda conn: _fts_content(conn, fts))
+            if content:
+                name, fts, content = escape_sqlite(table), escape_sqlite(fts), escape_sqlite(content)
+                results = await super().execute(
+                    f"select (select count(*) from {fts} where {fts} match escape_fts(:search)) "
+                    f"where (select count(*) from {name}) = (select count(*) from {content})", params, *args, **kwargs)
+                if results.rows:
+                    return results
+        return await super().execute(sql, params, *args, **kwargs)
+
+
+@hookimpl
+def startup(datasette):
+    """Each database with a `veille_search_fts` table served by an ArchiveDatabase instead."""
+    for name, database in list(datasette.databases.items()):
+        tables = datasette.metadata("tables", database=name) or {}
+        if type(database) is not Database or not database.path or not any(
+                (meta or {}).get("veille_search_fts") for meta in tables.values()):
+            continue
+        datasette.remove_database(name)
+        datasette.add_database(ArchiveDatabase(datasette, path=database.path, is_mutable=database.is_mutable),
+                               name=name, route=database.route)
+        database.close()
+
+
 # -------------------------------------------------------------------- index
 
 
 @dataclass
 class Column:
     values: list            # code -> value
+    lookup: dict            # value -> code
     codes: np.ndarray       # id -> code (-1: none); for an array column, id -> row of codes
     totals: np.ndarray      # code -> count over every row
 
@@ -77,30 +136,40 @@ class Column:
         codes = self.codes[ids[(ids >= 0) & (ids < len(self.codes))]].ravel()
         return np.bincount(codes[codes >= 0], minlength=len(self.values))
 
+    def code(self, value) -> int:
+        if value not in self.lookup:
+            self.lookup[value] = len(self.values)
+            self.values.append(value)
+        return self.lookup[value]
 
+
+@dataclass
 class FacetIndex:
-    """Every facet column of a table, as codes by row id."""
+    """Every facet column of a table, as codes by row id, as of entry `seq` of its change log."""
 
-    def __init__(self, version, columns: dict[str, Column]):
-        self.version = version
-        self.columns = columns
+    seq: int
+    columns: dict[str, Column]
 
 
 _indexes: dict[tuple[str, str], FacetIndex] = {}
 _lock = threading.Lock()
-
-
-def _version(conn, table: str):
-    # article_changes (m009) counts every write to `articles`; the row count covers other tables.
-    changes = conn.execute("select changes from article_changes").fetchone() if table == "articles" else None
-    return conn.execute(f"select count(*) from {escape_sqlite(table)}").fetchone()[0], changes
+FOLLOW_LIMIT = 20_000  # more changed rows than this: read the whole table again
 
 
 def _ids(text: str | None) -> np.ndarray:
     return np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, dtype=np.int64)
 
 
-def _build(conn, table: str, simple: list[str], arrays: list[str], version) -> FacetIndex:
+def _array_values(text) -> list:
+    """The distinct text values of a JSON array cell, as `json_each(...) where type = 'text'` reads them."""
+    try:
+        values = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return []
+    return list(dict.fromkeys(v for v in values if isinstance(v, str))) if isinstance(values, list) else []
+
+
+def _build(conn, table: str, simple: list[str], arrays: list[str], seq: int) -> FacetIndex:
     """Grouped by SQLite, each value's ids as one string (a million rows through Python took 20 s)."""
     name = escape_sqlite(table)
     size = (conn.execute(f"select max(id) from {name}").fetchone()[0] or 0) + 1
@@ -111,7 +180,8 @@ def _build(conn, table: str, simple: list[str], arrays: list[str], version) -> F
                                        f"where {escape_sqlite(column)} is not null group by 1"):
             codes[_ids(ids)] = len(values)
             values.append(value)
-        columns[column] = Column(values, codes, np.bincount(codes[codes >= 0], minlength=len(values)))
+        columns[column] = Column(values, {v: c for c, v in enumerate(values)}, codes,
+                                 np.bincount(codes[codes >= 0], minlength=len(values)))
     for column in arrays:
         grouped = conn.execute(
             f"select j.value, group_concat(distinct t.id) from {name} t, json_each(t.{escape_sqlite(column)}) j "
@@ -125,8 +195,58 @@ def _build(conn, table: str, simple: list[str], arrays: list[str], version) -> F
         codes = np.full((size, max(int(fill.max()), 1)), -1, dtype=np.int32)
         for code, (ids, slots) in enumerate(parts):
             codes[ids, slots] = code
-        columns[column] = Column(values, codes, np.array([len(ids) for ids, _ in parts], dtype=np.int64))
-    return FacetIndex(version, columns)
+        columns[column] = Column(values, {v: c for c, v in enumerate(values)}, codes,
+                                 np.array([len(ids) for ids, _ in parts], dtype=np.int64))
+    return FacetIndex(seq, columns)
+
+
+def _followed(conn, index: FacetIndex, table: str, log: str, seq: int) -> FacetIndex | None:
+    """`index` brought to entry `seq` of the change log by re-reading the rows written since; None
+    when the log no longer reaches back to the index (pruned) or too many rows changed. Copies the
+    arrays it changes: a page counting with the old index meanwhile is not disturbed."""
+    log = escape_sqlite(log)
+    oldest = conn.execute(f"select min(seq) from {log}").fetchone()[0]
+    if oldest is None or oldest > index.seq + 1:
+        return None
+    ids = [row[0] for row in conn.execute(f"select distinct id from {log} where seq > ? and seq <= ?",
+                                          (index.seq, seq))]
+    if len(ids) > FOLLOW_LIMIT:
+        return None
+    names = list(index.columns)
+    rows = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows.update((row[0], row[1:]) for row in conn.execute(
+            f"select id, {', '.join(map(escape_sqlite, names))} from {escape_sqlite(table)} "
+            f"where id in ({', '.join('?' * len(chunk))})", chunk))
+    size = max([len(next(iter(index.columns.values())).codes), *(i + 1 for i in ids)])
+    columns = {}
+    for position, name in enumerate(names):
+        old = index.columns[name]
+        column = Column(list(old.values), dict(old.lookup), old.codes, old.totals)
+        is_array = old.codes.ndim == 2
+        news = {}
+        for id_ in ids:
+            value = rows[id_][position] if id_ in rows else None
+            news[id_] = ([column.code(v) for v in _array_values(value)] if is_array
+                         else [] if value is None else [column.code(value)])
+        width = max([old.codes.shape[1] if is_array else 1, *(len(codes) for codes in news.values())])
+        codes = np.full((size, width) if is_array else (size,), -1, dtype=np.int32)
+        codes[tuple(slice(0, n) for n in old.codes.shape)] = old.codes
+        totals = np.zeros(len(column.values), dtype=np.int64)
+        totals[:len(old.totals)] = old.totals
+        for id_, new in news.items():
+            previous = codes[id_].ravel()
+            np.subtract.at(totals, previous[previous >= 0], 1)
+            codes[id_] = -1
+            if is_array:
+                codes[id_, :len(new)] = new
+            elif new:
+                codes[id_] = new[0]
+            np.add.at(totals, np.array(new, dtype=np.int64), 1)
+        column.codes, column.totals = codes, totals
+        columns[name] = column
+    return FacetIndex(seq, columns)
 
 
 def facet_columns(metadata: dict) -> tuple[list[str], list[str]]:
@@ -142,19 +262,23 @@ def facet_columns(metadata: dict) -> tuple[list[str], list[str]]:
 
 
 async def facet_index(facet) -> FacetIndex | None:
-    """The table's index, rebuilt if the table changed; None when its metadata does not ask for one."""
+    """The table's index, brought up to date; None when its metadata does not ask for one."""
     metadata = facet.metadata or {}
-    if not facet.table or not metadata.get("veille_facet_index"):
+    log = metadata.get("veille_facet_index")
+    if not facet.table or not log:
         return None
     key = (facet.ds.get_database(facet.database).path, facet.table)
     simple, arrays = facet_columns(metadata)
 
     def current(conn):
-        version = _version(conn, facet.table)
+        # Read before the rows: a write in between is logged after it, and read again next time.
+        seq = conn.execute(f"select coalesce(max(seq), 0) from {escape_sqlite(log)}").fetchone()[0]
         with _lock:  # one build at a time; the others wait for it
             index = _indexes.get(key)
-            if index is None or index.version != version:
-                index = _indexes[key] = _build(conn, facet.table, simple, arrays, version)
+            if index is None or index.seq != seq:
+                index = (index is not None and _followed(conn, index, facet.table, log, seq)) \
+                    or _build(conn, facet.table, simple, arrays, seq)
+                _indexes[key] = index
         return index
 
     return await facet.ds.get_database(facet.database).execute_fn(current)
