@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser corpus demo test bench serve gazetteer clean
+.PHONY: install browser systemd corpus demo test bench serve gazetteer clean
 
 install: $(STAMP)
 
@@ -24,6 +24,14 @@ browser:
 	  echo "Installing Debian's chromium for the browser test (apt-get)…"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  { echo "Could not install chromium: run 'apt-get install chromium' as root, then 'make test'."; exit 1; }; }
+
+# tests/test_deploy.py checks deploy/'s units with systemd-analyze (verify, security, calendar), from
+# Debian's systemd package; nothing is started.
+systemd:
+	@test -x /usr/bin/systemd-analyze || { \
+	  echo "Installing Debian's systemd for the deployment test (apt-get)…"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null) || \
+	  { echo "Could not install systemd: run 'apt-get install systemd' as root, then 'make test'."; exit 1; }; }
 
 # feedparser's own test corpus (odd, ill-formed, mis-encoded and hostile feeds) for the corpus tests. It is
 # not in the repository: it ships in feedparser's sdist on PyPI (wheels carry no tests), so it is fetched
@@ -61,7 +69,7 @@ with tarfile.open(sdist) as tar:
 endef
 export EXTRACT_CORPUS
 
-test: install browser corpus
+test: install browser systemd corpus
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

@@ -146,6 +146,18 @@ class Config:
     def gazetteer_path(self) -> Path:
         return self.path(self.settings.paths.gazetteer)
 
+    @property
+    def operations_db_path(self) -> Path:
+        return self.path(self.settings.paths.operations_db)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path(self.settings.paths.logs)
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.path(self.settings.paths.backups)
+
 
 def check_separate_databases(archive: Path | str, subscribers: Path | str) -> None:
     """Refuse one file for both databases: the archive is served, so the addresses would be too."""

@@ -198,6 +198,9 @@ class Paths(_Strict):
     subscribers_db: str = "data/subscribers.db"
     bulletins: str = "data/bulletins"
     gazetteer: str = "config/gazetteer.json"
+    operations_db: str = "data/operations.db"  # the scheduler's jobs, their runs, the alerts sent
+    logs: str = "data/logs"                    # veille.log, rotated
+    backups: str = "data/backups"              # `veille backup` without DEST_DIR
 
 
 class CrawlSettings(_Strict):
@@ -236,13 +239,32 @@ class SmtpSettings(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class JobTimeouts(_Strict):
+    """Minutes a scheduled run may take before it is killed and reported."""
+
+    crawl: Annotated[float, Field(gt=0)] = 120
+    tag: Annotated[float, Field(gt=0)] = 60
+    learn: Annotated[float, Field(gt=0)] = 60
+    bulletin: Annotated[float, Field(gt=0)] = 60
+
+
 class ScheduleSettings(_Strict):
-    crawl: str = "0 6,12,18 * * *"
-    tag: str = "30 6,12,18 * * *"
+    crawl: str = "0 6,12,18 * * *"   # each crawl is followed by tagging
     bulletin: str = "0 8 * * mon"
     learn: str = "0 5 * * mon"  # retrain on the curator's decisions before the week's tagging
+    misfire_grace_hours: Annotated[float, Field(gt=0)] = 12  # a run missed while down is caught up once, within this delay
+    approval_retry_minutes: Annotated[float, Field(gt=0)] = 60  # an unapproved week: check again this often until approved
+    timeouts: JobTimeouts = JobTimeouts()
 
-    @field_validator("crawl", "tag", "bulletin", "learn")
+    @model_validator(mode="before")
+    @classmethod
+    def _no_tag_time(cls, data: Any) -> Any:
+        # `tag` of earlier versions: tagging now follows each crawl, so a fixed time is dropped.
+        if isinstance(data, Mapping) and "tag" in data:
+            data = {k: v for k, v in data.items() if k != "tag"}
+        return data
+
+    @field_validator("crawl", "bulletin", "learn")
     @classmethod
     def _check_cron(cls, value: str) -> str:
         try:
@@ -250,6 +272,23 @@ class ScheduleSettings(_Strict):
         except ValueError as e:
             raise ValueError(f"expression cron invalide « {value} » ({e})") from None
         return value
+
+
+class AlertSettings(_Strict):
+    to: str = ""                   # the mission officer's address; empty: no e-mail (`veille status` still tells)
+    failing_runs: Annotated[int, Field(ge=1)] = 3   # a source failing this many crawls in a row is a problem
+
+    @field_validator("to")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value):
+            raise ValueError(f"adresse e-mail invalide « {value} »")
+        return value
+
+
+class BackupSettings(_Strict):
+    keep: Annotated[int, Field(ge=1)] = 7   # `veille backup` keeps this many copies, deleting the oldest
 
 
 class BulletinSettings(_Strict):
@@ -269,6 +308,8 @@ class Settings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     bulletin: BulletinSettings = BulletinSettings()
+    alerts: AlertSettings = AlertSettings()
+    backup: BackupSettings = BackupSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -311,6 +352,7 @@ ENV_OVERRIDES = {
     "VEILLE_SMTP_FROM": ("smtp", "from"),
     "VEILLE_PUBLIC_URL": ("public_url",),
     "VEILLE_SECRET": ("secret",),
+    "VEILLE_ALERTS_TO": ("alerts", "to"),
 }
 
 

@@ -147,8 +147,14 @@ def approve_week(db: sqlite_utils.Database, week: str, tz: tzinfo, max_age_days:
     return approval_status(db, week, tz, max_age_days)
 
 
+class NotApproved(VeilleError):
+    """The week is not ready to send (not approved, or changed since): nothing was sent."""
+
+    exit_code = 3  # the scheduler waits and checks again, rather than reporting a failure
+
+
 def check_approved(db: sqlite_utils.Database, week: str, tz: tzinfo, max_age_days: int) -> ApprovalStatus:
-    """The status when the week is ready to send; else VeilleError with the French refusal."""
+    """The status when the week is ready to send; else NotApproved with the French refusal."""
     status = approval_status(db, week, tz, max_age_days)
     if status.ready:
         return status
@@ -156,14 +162,14 @@ def check_approved(db: sqlite_utils.Database, week: str, tz: tzinfo, max_age_day
     if status.changed:
         listed = "; ".join(describe_decision(d, tz) for d in status.decisions_since[:5])
         more = f"; et {len(status.decisions_since) - 5} autre(s)" if len(status.decisions_since) > 5 else ""
-        raise VeilleError(
+        raise NotApproved(
             f"le bulletin de la semaine {week} a été modifié depuis sa validation par {status.approved_by} le "
             f"{french_moment(status.approved_at, tz)} ({listed}{more}) : rien n'a été envoyé ; relisez-le puis "
             f"{again}, ou passez outre avec --force")
     if not status.items_in:
-        raise VeilleError(f"le bulletin de la semaine {week} ne contient aucun article et n'a pas été validé : "
+        raise NotApproved(f"le bulletin de la semaine {week} ne contient aucun article et n'a pas été validé : "
                           "rien n'a été envoyé")
-    raise VeilleError(
+    raise NotApproved(
         f"le bulletin de la semaine {week} n'a pas été validé : rien n'a été envoyé ; relisez-le puis validez-le "
         f"(veille bulletin approve --week {week}, ou « Valider le bulletin de la semaine » sur les pages de "
         "curation), ou passez outre avec --force")

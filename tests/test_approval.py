@@ -159,7 +159,7 @@ def test_an_empty_week_cannot_be_approved(setup):
 def test_send_refuses_an_unapproved_week_and_sends_nothing(setup):
     config_dir, _, _, saver = setup
     result = veille(config_dir, "bulletin", "send", "--week", WEEK)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr  # NotApproved: the scheduler waits
     assert result.stderr.startswith("Erreur : le bulletin de la semaine 2026-W48 n'a pas été validé : "
                                     "rien n'a été envoyé")
     assert "veille bulletin approve --week 2026-W48" in result.stderr and "--force" in result.stderr
@@ -206,7 +206,7 @@ def test_a_decision_after_approval_blocks_until_approved_again(setup):
     assert [(d["item_id"], d["curator"]) for d in data["decisions_since"]] == [(first, "paul")]
 
     refused = veille(config_dir, "bulletin", "send", "--week", WEEK)
-    assert refused.returncode == 1
+    assert refused.returncode == 3
     assert "a été modifié depuis sa validation par marie" in refused.stderr and "rien n'a été envoyé" in refused.stderr
     assert "validez-le de nouveau (veille bulletin approve --week 2026-W48)" in refused.stderr
     assert saver.received() == [] and saver.greetings == 0

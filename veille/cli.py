@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from config.errors import VeilleError
+from veille.locks import job_lock
 from veille.cli_support import (VeilleGroup, check_separate, config_option, db_option, open_sqlite,
                                 subscribers_db_option, system_user, with_config)
 
@@ -79,7 +80,8 @@ def crawl(config, db_path, sources_file, only):
 
     Prints one line per source: status, new items, items seen, error.
     Exits 0 even when sources fail (each failure is recorded in source_runs);
-    exits 1 only when the configuration is invalid.
+    exits 1 only when the configuration is invalid, 75 when another crawl of this archive runs
+    (the message says which process, whose, since when).
 
     Example: veille crawl --only region-na --only dreets-na
     """
@@ -98,16 +100,22 @@ def crawl(config, db_path, sources_file, only):
         click.echo("Aucune source active : rien à collecter.")
         return
     _archive(config, db_path).close()  # a clear error now, not a traceback from inside the crawl
-    with _progress() as progress:
-        task = progress.add_task("Collecte", total=len(enabled))
-        rows, _ = run_crawl(sources, db_path or config.db_path, config.settings.crawl,
-                            on_source_done=lambda run: progress.advance(task), timezone=config.settings.timezone)
-    click.echo(format_runs(rows))
-    from pipeline.articles import refresh_missing
+    from veille.logs import log_crawl, setup_logging
 
-    db = _archive(config, db_path)
-    refresh_missing(db, _labels(config))
-    db.close()
+    setup_logging(config)  # veille.log, and stderr when it is not a terminal (under the scheduler)
+    with job_lock(db_path or config.db_path, "crawl", config.settings.tz):
+        with _progress() as progress:
+            task = progress.add_task("Collecte", total=len(enabled))
+            rows, figures = run_crawl(sources, db_path or config.db_path, config.settings.crawl,
+                                      on_source_done=lambda run: progress.advance(task),
+                                      timezone=config.settings.timezone)
+        click.echo(format_runs(rows))
+        log_crawl(rows, figures)
+        from pipeline.articles import refresh_missing
+
+        db = _archive(config, db_path)
+        refresh_missing(db, _labels(config))
+        db.close()
 
 
 def format_runs(rows: list[dict]) -> str:
@@ -174,10 +182,11 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     on the curator's decisions, its confident suggestions are added beside them (origin "model").
     With --jsonl, tag documents from a file instead and write one JSON line per document.
 
+    Only one tagging (or `veille learn`) at a time: while another runs, exit code 75 with who runs it.
+
     Example: veille tag --jsonl docs.jsonl --out tags.jsonl
     """
-    from pipeline.learning import load_model, model_path
-    from pipeline.tagging import tag_document, tag_items
+    from pipeline.tagging import tag_document
 
     if explain_id is not None:
         _explain(config, db_path, explain_id)
@@ -204,7 +213,18 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
                                   str(doc.get("text") or ""), gazetteer)
             jsonl_out.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
+    from veille.logs import log_event, setup_logging
+
+    setup_logging(config)
+    with job_lock(db_path or config.db_path, "tag", config.settings.tz):
+        tagged = _tag_archive(config, db_path, everything, gazetteer)
+    log_event("tag", items=tagged, all=everything)
+
+
+def _tag_archive(config, db_path, everything: bool, gazetteer) -> int:
     from pipeline.articles import refresh_all, refresh_items, refresh_missing
+    from pipeline.learning import load_model, model_path
+    from pipeline.tagging import tag_items
 
     db = _archive(config, db_path)
     count = db.execute("SELECT COUNT(*) FROM items" + ("" if everything else " WHERE tagged_at IS NULL")).fetchone()[0]
@@ -226,6 +246,7 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     if everything:
         for tag_name in sorted(set(report.gained) | set(report.lost)):
             click.echo(f"  {tag_name} : +{report.gained[tag_name]} −{report.lost[tag_name]}")
+    return report.items
 
 
 def _explain(config, db_path, item_id: int) -> None:
@@ -261,6 +282,12 @@ def _explain(config, db_path, item_id: int) -> None:
         click.echo("  Le modèle appris estime : " + (", ".join(f"{f}:{v} {p:.2f}" for p, (f, v) in likely) or "rien"))
 
 
+class NothingToLearn(VeilleError):
+    """Too few curated items yet: not a failure of the scheduled job (recorded « refusé »)."""
+
+    exit_code = 3
+
+
 @cli.command()
 @with_config
 @db_option
@@ -269,16 +296,23 @@ def learn(config, db_path):
 
     The training set is every item the curator has touched, with its effective tags. The model is
     saved beside the archive (veille.model.joblib); `veille tag` then adds its confident suggestions.
+    With fewer than 20 curated items nothing is trained: exit code 3 (not an error of the schedule).
     """
     from pipeline.learning import curated_examples, describe, model_path, save_model, train
 
+    from veille.logs import log_event, setup_logging
+
     db = _archive(config, db_path)
-    examples = curated_examples(db)
-    model = train(examples)
-    if model is None:
-        raise VeilleError(f"{len(examples)} article(s) validé(s) seulement : il en faut au moins 20 pour apprendre")
-    path = model_path(db_path or config.db_path)
-    save_model(model, path)
+    setup_logging(config)
+    with job_lock(db_path or config.db_path, "tag", config.settings.tz):
+        examples = curated_examples(db)
+        model = train(examples)
+        if model is None:
+            raise NothingToLearn(f"{len(examples)} article(s) validé(s) seulement : il en faut au moins 20 pour "
+                                 "apprendre ; rien n'a changé")
+        path = model_path(db_path or config.db_path)
+        save_model(model, path)
+    log_event("learn", examples=len(examples), model=str(path))
     click.echo(describe(model))
     click.echo(f"Modèle enregistré : {path}. Lancez « veille tag --all » pour appliquer ses suggestions.")
 
@@ -548,17 +582,26 @@ def bulletin_send(config, db_path, subscribers_db_path, week, dry_run, force):
 
     Idempotent per (week, subscriber): a re-run sends only what is missing. With
     bulletin.require_approval (the default), a week the curator has not approved (`bulletin
-    approve`), or has changed since, is refused: nothing is sent, exit code 1; --force overrides.
+    approve`), or has changed since, is refused: nothing is sent, exit code 3; --force overrides.
+    Only one send at a time: while another runs, exit code 75 with who runs it.
 
     Example: veille bulletin send --week 2026-W48 --dry-run
     """
+    check_separate(config, db_path, subscribers_db_path)
+    week = _week(config, week)
+    if dry_run:
+        _send(config, db_path, subscribers_db_path, week, dry_run, force)
+    else:
+        with job_lock(db_path or config.db_path, "send", config.settings.tz):
+            _send(config, db_path, subscribers_db_path, week, dry_run, force)
+
+
+def _send(config, db_path, subscribers_db_path, week: str, dry_run: bool, force: bool) -> None:
     from newsletter.bulletin import build_bulletin
     from newsletter.letters import MAX_HTML_BYTES, letter_composer
     from newsletter.send import send_bulletin
     from newsletter.subscribers import open_subscribers_db
 
-    check_separate(config, db_path, subscribers_db_path)
-    week = _week(config, week)
     archive = _archive(config, db_path)
     if config.settings.bulletin.require_approval:
         _approval_gate(config, archive, week, dry_run, force)
@@ -734,10 +777,16 @@ def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
 @db_option
 @subscribers_db_option
 def schedule(config, db_path, subscribers_db_path):
-    """Run the scheduler: crawl, tag, learn from the curator and send the bulletin at the times of
-    settings.yaml.
+    """Run the scheduler: crawl (then tag), learn from the curator and send the bulletin at the
+    times of settings.yaml (schedule.*), until SIGTERM or Ctrl-C.
 
-    Each job runs as a subprocess of this same command line tool.
+    Each run is a subprocess of this same command, killed past schedule.timeouts, recorded in the
+    operations database (paths.operations_db) and logged, one key=value line, to paths.logs/veille.log
+    and stderr. A run missed while the scheduler was down is made once at restart (within
+    schedule.misfire_grace_hours). A week not approved at send time: the curator is reminded and the
+    send tried again every schedule.approval_retry_minutes. Only one scheduler at a time (exit 75).
+
+    Example: veille schedule --config /srv/veille/config
     """
     from veille.schedule import run_scheduler
 
@@ -759,10 +808,14 @@ def demo(out_dir, site_dir, config_dir):
     run_demo(out_dir, site_dir, config_dir, echo=click.echo)
 
 
-def _register_curators() -> None:
+def _register_groups() -> None:
+    """Commands that live in modules of their own."""
+    from veille.backup import backup, restore
     from veille.curators_cli import curators
+    from veille.status import status
 
-    cli.add_command(curators)
+    for command in (curators, status, backup, restore):
+        cli.add_command(command)
 
 
-_register_curators()
+_register_groups()

@@ -28,15 +28,15 @@ _OS_ERRORS = {errno.ENOENT: "fichier ou dossier introuvable", errno.EACCES: "per
 
 
 class VeilleGroup(click.Group):
-    """Reports VeilleError (and its ConfigError) as a clear message and exit code 1, no traceback;
-    so too a file or folder the system refuses (OSError)."""
+    """Reports VeilleError (and its ConfigError) as a clear message and exit code 1 (or the error's
+    own `exit_code`), no traceback; so too a file or folder the system refuses (OSError)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except VeilleError as e:
             click.echo(f"Erreur : {e}", err=True)
-            sys.exit(1)
+            sys.exit(getattr(e, "exit_code", 1))
         except OSError as e:
             reason = _OS_ERRORS.get(e.errno, e.strerror or str(e))
             click.echo(f"Erreur : {e.filename} : {reason}" if e.filename else f"Erreur : {reason}", err=True)
