@@ -137,31 +137,6 @@ def format_runs(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@cli.command()
-@with_config
-@db_option
-@click.option("--sources", "sources_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Sources file [default: CONFIG/sources.yaml].")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
-def sources(config, db_path, sources_file, as_json):
-    """Every source with its health: last success, last error, items per week, silent or failing."""
-    from dataclasses import asdict
-
-    from pipeline.health import source_health
-    from config.loading import load_sources
-
-    health = source_health(_archive(config, db_path), load_sources(sources_file or config.sources_file))
-    if as_json:
-        for h in health:
-            click.echo(json.dumps(asdict(h), ensure_ascii=False))
-        return
-    for h in health:
-        click.echo(f"{h.id}  [{h.state}]  {h.type}  {h.items_per_week}/sem.  "
-                   f"dernier succès : {h.last_success_at or '—'}  dernier article : {h.last_item_at or '—'}")
-        if h.last_error:
-            click.echo(f"    dernière erreur ({h.last_error_at}) : {h.last_error}")
-
-
 # ------------------------------------------------------------------------ tag
 
 
@@ -812,9 +787,10 @@ def _register_groups() -> None:
     """Commands that live in modules of their own."""
     from veille.backup import backup, restore
     from veille.curators_cli import curators
+    from veille.sources_cli import sources
     from veille.status import status
 
-    for command in (curators, status, backup, restore):
+    for command in (curators, sources, status, backup, restore):
         cli.add_command(command)
 
 
