@@ -81,7 +81,7 @@ def test_a_week_reviewed_with_the_keyboard_then_approved_and_sent(crawled):
 
     # Nothing goes out before the curator has looked at the week.
     refused = veille(config_dir, "bulletin", "send", "--week", week)
-    assert refused.returncode == 1 and "pas été validé" in refused.stderr + refused.stdout, refused
+    assert refused.returncode == 3 and "pas été validé" in refused.stderr + refused.stdout, refused
     assert not list(mail.glob("*.eml"))
 
     port = free_port()
