@@ -215,7 +215,7 @@ def test_a_week_reviewed_with_the_keyboard_then_approved_and_sent(crawled):
     changed = veille(config_dir, "bulletin", "status", "--week", week)
     assert changed.returncode == 1 and "paul" in changed.stdout, changed
     again = veille(config_dir, "bulletin", "send", "--week", week)
-    assert again.returncode == 1 and len(list(mail.glob("*.eml"))) == 2, again
+    assert again.returncode == 3 and len(list(mail.glob("*.eml"))) == 2, again
 
 
 def _escaped(text: str) -> str:
