@@ -86,6 +86,7 @@ class SourceState:
     last_success_at: str | None
     last_item_at: str | None
     items_per_week: float
+    repair: str | None = None  # why it needs mending (crawlers.discovery.repair_reason): `veille sources repair`
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Status:
                 "enabled": sum(1 for s in self.sources if s.state != DISABLED),
                 "failing_runs": self.failing_runs,
                 "failing": [{"id": s.id, "name": s.name, "failed_in_row": s.failed_in_row, "since": s.failing_since,
-                             "last_error": s.last_error} for s in failing],
+                             "last_error": s.last_error, "repair": s.repair} for s in failing],
                 "silent": [{"id": s.id, "name": s.name, "last_item_at": s.last_item_at,
                             "items_per_week": s.items_per_week} for s in silent],
             },
@@ -267,6 +268,7 @@ def _outcome(ops: sqlite_utils.Database, job: JobState) -> None:
 
 
 def _sources(archive: sqlite_utils.Database, sources, now: datetime) -> list[SourceState]:
+    from crawlers.discovery import repair_reason
     from pipeline.health import source_health
 
     states = []
@@ -278,7 +280,8 @@ def _sources(archive: sqlite_utils.Database, sources, now: datetime) -> list[Sou
                 "AND started_at > COALESCE((SELECT MAX(started_at) FROM source_runs WHERE source_id = ? "
                 "AND status = 'ok'), '')", [health.id, health.id]).fetchone()
         states.append(SourceState(health.id, health.name, health.state, failed, since, health.last_error,
-                                  health.last_success_at, health.last_item_at, health.items_per_week))
+                                  health.last_success_at, health.last_item_at, health.items_per_week,
+                                  repair_reason(health)))
     return states
 
 
@@ -435,7 +438,9 @@ def find_problems(status: Status, tz: tzinfo) -> list[Problem]:
                 subject=f"La source « {source.name} » ({source.id}) échoue depuis {source.failed_in_row} collectes",
                 detail=(f"Dernière erreur : {source.last_error or 'inconnue'}. Dernier succès : "
                         f"{_long(source.last_success_at, tz) if source.last_success_at else 'jamais'}."),
-                action=(f"Vérifiez l'adresse de la source dans sources.yaml (veille sources, veille crawl --only "
+                action=(f"{source.repair.capitalize()} : voyez la proposition de réparation (veille sources "
+                        f"--propose) et appliquez-la (veille sources repair {source.id})." if source.repair else
+                        f"Vérifiez l'adresse de la source dans sources.yaml (veille sources, veille crawl --only "
                         f"{source.id}) ; désactivez-la (enabled: false) si le site a disparu."),
                 since=source.failing_since))
         elif source.state == SILENT:
@@ -568,6 +573,9 @@ def format_status(status: Status, tz: tzinfo) -> str:
     for source in failing:
         lines.append(f"  en échec     {source.id} : {source.failed_in_row} collecte(s) de suite depuis le "
                      f"{_long(source.failing_since, tz)} — {source.last_error or 'erreur inconnue'}")
+        if source.repair:
+            lines.append(f"               à réparer : {source.repair} — veille sources --propose, puis "
+                         f"veille sources repair {source.id}")
     for source in silent:
         last = _long(source.last_item_at, tz) if source.last_item_at else "jamais"
         lines.append(f"  silencieuse  {source.id} : dernier article {last} ({source.items_per_week}/sem. d'habitude)")
@@ -651,7 +659,8 @@ def status(config, db_path, subscribers_db_path, operations_db_path, sources_fil
       trigger} | null, next_run, next_run_from, period_hours}},
     last_crawl {id, started_at, finished_at, sources, sources_failed, items_new, requests} | null,
     sources {enabled, failing_runs, failing [{id, name, failed_in_row, since, last_error}],
-      silent [{id, name, last_item_at, items_per_week}]},
+      silent [{id, name, last_item_at, items_per_week}]} (failing entries also have `repair`: why the
+      source needs mending, or null),
     last_bulletin {week, approved_by, approved_at, sent, failed, deferred, last_send_at,
       failures_to_handle [{email, error, updated_at}]} | null,
     next_bulletin {week, items_in, require_approval, approved, approved_by, approved_at, changed,
