@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser systemd corpus demo test bench serve gazetteer clean
+.PHONY: install browser systemd corpus demo test bench serve gazetteer model clean
 
 install: $(STAMP)
 
@@ -87,3 +87,8 @@ gazetteer: install
 
 clean:
 	rm -rf $(VENV) demo/out build *.egg-info .pytest_cache
+
+# The starter model (models/starter.npz) from the development part of ../shared/corpora/press
+# (models/README.md); committed, so installing and testing never need the corpus.
+model: install
+	$(BIN)/python scripts/build_starter_model.py

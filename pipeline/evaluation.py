@@ -1,8 +1,28 @@
-"""Precision, recall and F1 of tags against expected tags (development sets, benchmarks)."""
+"""Precision, recall and F1 of tags against expected tags (development sets, benchmarks), and the
+measure of the whole tagger on the shared corpus of real press articles.
+
+The press corpus (`../shared/corpora/press/articles.jsonl` beside the repository) holds others'
+words: it is read where it lies, never copied into the repository. Articles listed in
+`../shared/reserved.txt` (SHA-256 digests of the URL, the normalised URL and the lower-cased title)
+are kept for an independent evaluation: `load_press` drops them, so no set built from the corpus
+(training data of the starter model included) can contain one.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PRESS_CORPUS = SHARED / "corpora" / "press" / "articles.jsonl"
+RESERVED = SHARED / "reserved.txt"
+PRESS_FACETS = ("themes", "dispositifs", "departements", "communes")
 
 
 @dataclass
@@ -34,3 +54,113 @@ class Score:
     def __str__(self) -> str:
         return (f"P {self.precision:.3f}  R {self.recall:.3f}  F1 {self.f1:.3f}  "
                 f"(tp {self.true_positives}, fp {self.false_positives}, fn {self.false_negatives})")
+
+
+# ------------------------------------------------------------ press corpus
+
+
+def normalised_url(url: str) -> str:
+    """The URL as reserved.txt's header normalises it."""
+    return re.sub(r"^www\.", "", re.sub(r"^[a-z]+://", "", url.strip().lower())).rstrip("/")
+
+
+def reserved_digests(path: Path | str = RESERVED) -> frozenset[str]:
+    """The digests of the articles kept for an independent evaluation (empty when the file is absent)."""
+    path = Path(path)
+    if not path.exists():
+        return frozenset()
+    return frozenset(line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines()
+                     if line.strip() and not line.startswith("#"))
+
+
+def is_reserved(url: str, title: str, digests: frozenset[str]) -> bool:
+    def digest(value: str) -> str:
+        return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+    return bool(digests) and not {digest(url), digest(normalised_url(url)), digest(title.strip().lower())}.isdisjoint(
+        digests)
+
+
+def load_press(path: Path | str = PRESS_CORPUS, split: str | None = None,
+               reserved: Path | str = RESERVED) -> list[dict]:
+    """The corpus's articles (of one split, "dev" or "blind", when given), reserved ones dropped.
+    Raises FileNotFoundError when the corpus is absent."""
+    digests = reserved_digests(reserved)
+    articles = []
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            article = json.loads(line)
+            if split is not None and article["split"] != split:
+                continue
+            if is_reserved(article.get("url", ""), article.get("title", ""), digests):
+                continue
+            articles.append(article)
+    return articles
+
+
+@dataclass
+class PressScores:
+    """Per-facet scores of a tagger on labelled articles."""
+    documents: int = 0
+    natures_right: int = 0
+    facets: dict[str, Score] = field(default_factory=lambda: {facet: Score() for facet in PRESS_FACETS})
+    per_tag: dict[tuple[str, str], Score] = field(default_factory=dict)
+    natures: Counter = field(default_factory=Counter)  # (expected, found) -> documents
+    leaks: int = 0           # texts about elsewhere only given a Nouvelle-Aquitaine code
+    region_errors: int = 0   # region_na wrong
+    outside_errors: int = 0  # outside wrong
+
+    @property
+    def nature_accuracy(self) -> float:
+        return self.natures_right / self.documents if self.documents else 1.0
+
+    def nature_score(self, nature: str) -> Score:
+        """Precision and recall of one nature."""
+        score = Score()
+        for (expected, found), count in self.natures.items():
+            for _ in range(count):
+                score.add({expected} & {nature}, {found} & {nature})
+        return score
+
+    def add(self, gold: dict, tags: dict) -> None:
+        self.documents += 1
+        self.natures_right += tags["nature"] == gold["nature"]
+        self.natures[(gold["nature"], tags["nature"])] += 1
+        for facet in PRESS_FACETS:
+            expected, found = set(gold[facet]), set(tags[facet])
+            self.facets[facet].add(expected, found)
+            if facet in ("themes", "dispositifs"):
+                for slug in expected | found:
+                    self.per_tag.setdefault((facet, slug), Score()).add(expected & {slug}, found & {slug})
+        if gold["outside"] and (tags["departements"] or tags["communes"]):
+            self.leaks += 1
+        self.region_errors += bool(gold["region_na"]) != bool(tags["region_na"])
+        self.outside_errors += bool(gold["outside"]) != bool(tags["outside"])
+
+    def summary(self) -> dict[str, float]:
+        """The headline figures: nature accuracy and F1 per facet, errors of side."""
+        return {"nature": round(self.nature_accuracy, 3),
+                **{facet: round(score.f1, 3) for facet, score in self.facets.items()},
+                "leaks": self.leaks, "region_errors": self.region_errors, "outside_errors": self.outside_errors}
+
+    def report(self, details: bool = False) -> str:
+        lines = [f"  nature accuracy {self.nature_accuracy:.3f} ({self.natures_right}/{self.documents})"]
+        lines += [f"  {facet:<13} {score}" for facet, score in self.facets.items()]
+        lines.append(f"  texts about elsewhere given a région code: {self.leaks}; region_na wrong: "
+                     f"{self.region_errors}; outside wrong: {self.outside_errors}")
+        if details:
+            from config.schema import NATURES
+
+            lines += [f"    nature {nature:<20} {self.nature_score(nature)}" for nature in NATURES]
+            lines += [f"    {facet[:5]} {slug:<20} {score}" for (facet, slug), score in sorted(self.per_tag.items())]
+        return "\n".join(lines)
+
+
+def evaluate_press(articles: list[dict], tag: Callable[[dict], dict]) -> PressScores:
+    """Score `tag(article) -> tags` (the format of `veille tag --jsonl`) against the articles' gold."""
+    scores = PressScores()
+    for article in articles:
+        scores.add(article["gold"], tag(article))
+    return scores

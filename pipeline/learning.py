@@ -1,14 +1,21 @@
-"""Learning from the curator's corrections: one text classifier per theme and dispositif.
+"""The learned part of the tagger: the nature and the themes, from labelled articles.
 
-The training set is the archive's curated items (items the curator has touched: a tag added or
-removed, a rejection, a highlight, a note), labelled with their effective tags; the nature is
-learned too (one classifier over the five kinds) once each kind has MIN_POSITIVES examples. Features are
-French-aware: words and word pairs without accents nor French stop words, and character 3–5-grams
-within words (inflections, compounds, acronyms). A tag is learned once it has MIN_POSITIVES
-examples and as many counter-examples. The model proposes a tag when its probability reaches
-ACCEPT, doubts a theme of the rules below VETO, and replaces the rules' nature by its own from
-NATURE_ACCEPT: all are stored beside the rules' tags (origin `model`, with the probability), where
-the curator sees them and can overrule them.
+Two models, one format (pipeline/linear.py: a linear model over the article's words and the rules'
+scores, read without scikit-learn):
+
+- the **starter model** ships with the project (models/starter.npz, rebuilt by `make model` from
+  the development part of the shared press corpus, see models/README.md). It is used until the
+  archive has its own model, and it carries the corpus's training features (hashed words, no text);
+- `veille learn` trains the **archive's model** on those features and on the archive's curated
+  items (items the curator has touched: a tag added or removed, a rejection, a highlight, a note,
+  labelled with their effective tags), the curator's decisions weighing CURATOR_WEIGHT times more.
+
+What the model decides, beside the rules (pipeline/tagging.py stores it with origin `model`, where
+the curator sees it and can overrule it): the nature, when its most likely kind differs from the
+rules' one with a probability of at least NATURE_ACCEPT (STRONG_ACCEPT against a rules' nature of
+STRONG_RULES); the themes, adding one the rules saw but found too weak from ACCEPT (in a text of
+MIN_WORDS words it knows) and doubting one of theirs below VETO. Dispositifs stay with the rules (near perfect). The thresholds were chosen by cross-validation
+on the corpus's development part, with the project's own labelled sets as a second check.
 """
 
 from __future__ import annotations
@@ -16,126 +23,180 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from config.schema import NATURES
+from config.schema import THEMES, Taxonomy
 from pipeline.archive import effective_tags
+from pipeline.folding import match_text
+from pipeline.linear import Examples, LinearModel, Settings, fit, split_words
 
-if TYPE_CHECKING:  # scikit-learn takes a second to import: only where a model is trained or used
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import FeatureUnion
-
-MODEL_FACETS = ("themes", "dispositifs")
-MIN_POSITIVES = 5
-MIN_EXAMPLES = 20
-ACCEPT = 0.5   # the model proposes a tag the rules missed from this probability
-VETO = 0.3     # below this probability, the model doubts a theme the rules gave
-NATURE_ACCEPT = 0.35  # the learned nature replaces the rules' one from this probability
-# The model judges themes only: on dispositifs the rules are near-perfect and its additions only cost
-# precision (benchmarks/bench_learning.py); it still scores them for `veille tag --explain`.
+ROOT = Path(__file__).resolve().parents[1]
+STARTER = ROOT / "models" / "starter.npz"
+MIN_POSITIVES = 5       # a theme the curator gave fewer times is reported (the corpus still teaches it)
+MIN_EXAMPLES = 20       # curated items before `veille learn` trains the archive's model
+CURATOR_WEIGHT = 3.0    # a curated item weighs as much as three articles of the starter corpus
+ACCEPT = 0.4            # the model adds a theme the rules saw but found too weak from this probability,
+MIN_WORDS = 10          # in a text of at least this many words it knows;
+VETO = 0.2              # below this probability, the model doubts a theme the rules gave
+NATURE_ACCEPT = 0.5     # the learned nature replaces the rules' one from this probability…
+STRONG_RULES = 6.0      # …unless the rules' nature has this score (a cue in the title and more):
+STRONG_ACCEPT = 0.6     # then the model needs this probability
 JUDGED_FACETS = ("themes",)
-
-FRENCH_STOP_WORDS = sorted(set("""
-a afin ai aie aient ainsi alors au aucun aucune aupres auquel aura aurai auraient aurait aussi autre autres aux
-auxquelles auxquels avaient avais avait avant avec avoir ayant c ca car ce ceci cela celle celles celui cependant
-ces cet cette ceux chaque chez ci comme comment d dans de dont des desquelles desquels deux devant doit donc du
-duquel durant elle elles en encore entre es est et etaient etait etant ete etre eu eux fait faire font hors il
-ils j je jusqu l la laquelle le lequel les lesquelles lesquels leur leurs lors lui m ma mais me meme memes mes moi
-mon n ne ni nos notre nous on ont ou par parce pas pendant peu peut plus pour pourquoi puis qu quand que quel quelle
-quelles quels qui quoi s sa sans se selon ses si sien soi soit son sont sous sur t ta tandis te tes toi ton tous
-tout toute toutes tres tu un une unes uns vers voici voila vos votre vous y
-""".split()))
+# Chosen by cross-validation on the corpus's development part (scripts/build_starter_model.py).
+SETTINGS = Settings(C=16.0, min_df=2, max_df=0.5, rule_weight=0.5, max_words=2000)
 
 
-def _features() -> FeatureUnion:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion
-
-    return FeatureUnion([
-        ("words", TfidfVectorizer(strip_accents="unicode", lowercase=True, stop_words=FRENCH_STOP_WORDS,
-                                  ngram_range=(1, 2), min_df=1, sublinear_tf=True,
-                                  token_pattern=r"(?u)\b\w[\w'-]+\b")),
-        ("chars", TfidfVectorizer(strip_accents="unicode", lowercase=True, analyzer="char_wb",
-                                  ngram_range=(3, 5), min_df=2, sublinear_tf=True)),
-    ])
+@dataclass
+class Judgement:
+    """What the model says of one document beside the rules."""
+    nature: str                                     # the nature in effect
+    nature_origin: str                              # "rules" or "model": who decided it
+    probabilities: dict[tuple[str, str], float]
+    additions: dict[tuple[str, str], float]         # tags the model adds (the nature it decides included)
+    vetoes: dict[tuple[str, str], float]            # rule tags it doubts (the rules' nature it replaces included)
 
 
 @dataclass
 class TagModel:
-    features: FeatureUnion
-    classifiers: dict[tuple[str, str], LogisticRegression]
-    examples: int
+    linear: LinearModel
+    examples: int                      # curated items it learned from (0: the starter model alone)
     trained_at: str
-    skipped: dict[tuple[str, str], int] = field(default_factory=dict)  # tag -> positives, too few to learn
-    nature_classifier: LogisticRegression | None = None  # one of the five natures, once each has examples
+    skipped: dict[tuple[str, str], int] = field(default_factory=dict)  # themes the curator gave too rarely
+    corpus: int = 0                    # articles of the starter corpus in its training
+    training: Examples | None = None   # the starter corpus's features, to retrain with the curator's items
 
-    def probabilities(self, documents: list[tuple[str, str]]) -> list[dict[tuple[str, str], float]]:
-        """For each (title, text): {(facet, slug): probability} of every learned tag."""
-        if not documents:
-            return []
-        matrix = self.features.transform([_document(t, x) for t, x in documents])
-        columns = {tag: classifier.predict_proba(matrix)[:, 1] for tag, classifier in self.classifiers.items()}
-        if self.nature_classifier is not None:
-            natures = self.nature_classifier.predict_proba(matrix)
-            for index, nature in enumerate(self.nature_classifier.classes_):
-                columns[("nature", str(nature))] = natures[:, index]
-        return [{tag: float(values[i]) for tag, values in columns.items()} for i in range(len(documents))]
+    @property
+    def source(self) -> str:
+        return "starter" if self.examples == 0 else "archive"
 
-    def judge(self, title: str, text: str, rule_tags: set[tuple[str, str]]) -> tuple[dict, dict]:
-        """(additions, vetoes): {(facet, slug): probability} of the tags the model proposes beside
-        the rules, and of the rules' themes it doubts."""
-        (probabilities,) = self.probabilities([(title, text)])
-        judged = {tag: p for tag, p in probabilities.items() if tag[0] in JUDGED_FACETS}
-        additions = {tag: p for tag, p in judged.items() if p >= ACCEPT and tag not in rule_tags}
-        vetoes = {tag: p for tag, p in judged.items() if p < VETO and tag in rule_tags}
-        natures = {tag: p for tag, p in probabilities.items() if tag[0] == "nature"}
+    @property
+    def classifiers(self) -> dict[tuple[str, str], int]:
+        """The tags other than the nature it scores, with their column."""
+        return {tag: i for i, tag in enumerate(self.linear.outputs) if tag[0] != "nature"}
+
+    @property
+    def nature_classifier(self) -> list[int] | None:
+        """The columns of the natures, None when it does not judge the nature."""
+        return self.linear.nature_columns or None
+
+    def probabilities(self, documents: list[tuple[str, str]], rule_scores: list[dict] | None = None,
+                      taxonomy: Taxonomy | None = None) -> list[dict[tuple[str, str], float]]:
+        """For each (title, text): {(facet, slug): probability} of every learned tag. The rules'
+        scores are computed with `taxonomy` (the project's by default) when not given."""
+        result = []
+        for index, (title, text) in enumerate(documents):
+            words = match_text(f"{title}\n\n{text}")
+            scores = rule_scores[index] if rule_scores is not None else _rule_scores(title, text, words, taxonomy)
+            result.append(self.linear.probabilities(*split_words(words, len(title)), scores))
+        return result
+
+    def judge_scores(self, title_words: list[str], body_words: list[str], rule_scores: dict, rule_nature: str,
+                     rule_themes: list[str]) -> Judgement:
+        """The model's judgement of a document already read by the rules."""
+        counts = self.linear.counts(title_words, body_words)
+        return self.decide(self.linear.probabilities_from_counts(counts, rule_scores), rule_nature, rule_themes,
+                           rule_scores, len(counts))
+
+    def decide(self, probabilities: dict[tuple[str, str], float], rule_nature: str,
+               rule_themes: list[str], rule_scores: dict | None = None, known_words: int = 0) -> Judgement:
+        """What stands beside the rules' nature and themes, given the model's probabilities (and the
+        rules' scores, the number of the document's words the model knows)."""
+        additions, vetoes = {}, {}
+        rule_scores = rule_scores or {}
+        for tag, p in probabilities.items():
+            if tag[0] in JUDGED_FACETS:
+                if (p >= ACCEPT and tag[1] not in rule_themes and known_words >= MIN_WORDS
+                        and rule_scores.get(tag, 0.0) > 0):
+                    additions[tag] = p
+                elif p < VETO and tag[1] in rule_themes:
+                    vetoes[tag] = p
+        nature, origin = rule_nature, "rules"
+        natures = {v: p for (f, v), p in probabilities.items() if f == "nature"}
         if natures:
-            best, probability = max(natures.items(), key=lambda kv: kv[1])
-            if best not in rule_tags and probability >= NATURE_ACCEPT:
-                # One nature per item: the learned one replaces the rules' one.
-                additions[best] = probability
-                vetoes.update({tag: natures.get(tag, 0.0) for tag in rule_tags if tag[0] == "nature"})
-        return additions, vetoes
+            best = max(natures, key=natures.get)
+            strong = rule_scores.get(("nature", rule_nature), 0.0) >= STRONG_RULES
+            if best != rule_nature and natures[best] >= (STRONG_ACCEPT if strong else NATURE_ACCEPT):
+                nature, origin = best, "model"
+                additions[("nature", best)] = natures[best]
+                vetoes[("nature", rule_nature)] = natures.get(rule_nature, 0.0)
+        return Judgement(nature, origin, probabilities, additions, vetoes)
+
+    def judge(self, title: str, text: str, rule_tags: set[tuple[str, str]], rule_scores: dict | None = None,
+              taxonomy: Taxonomy | None = None) -> tuple[dict, dict]:
+        """(additions, vetoes): {(facet, slug): probability} of the tags the model proposes beside
+        the rules, and of the rules' tags it doubts (their nature when it decides another)."""
+        words = match_text(f"{title}\n\n{text}")
+        scores = rule_scores if rule_scores is not None else _rule_scores(title, text, words, taxonomy)
+        rule_nature = next((v for f, v in rule_tags if f == "nature"), "initiative")
+        judgement = self.judge_scores(*split_words(words, len(title)), scores, rule_nature,
+                                      [v for f, v in rule_tags if f == "themes"])
+        return judgement.additions, judgement.vetoes
+
+    def reasons(self, title: str, text: str, tag: tuple[str, str], limit: int = 6) -> list[tuple[str, float]]:
+        """The words of the document that weigh most towards `tag`."""
+        if tag not in self.linear.outputs:
+            return []
+        words = match_text(f"{title}\n\n{text}")
+        return self.linear.contributions(*split_words(words, len(title)), tag, limit)
 
 
-def _document(title: str, text: str) -> str:
-    return f"{title}\n{title}\n{text}"  # the title twice: it says what the item is about
+@lru_cache(maxsize=1)
+def _project_taxonomy() -> Taxonomy:
+    from config.loading import load_taxonomy
+
+    return load_taxonomy(ROOT / "config" / "taxonomy.yaml")
 
 
-def train(examples: list[tuple[str, str, set[tuple[str, str]]]]) -> TagModel | None:
-    """Train on (title, text, {(facet, slug)}) examples; None when there are too few of them."""
+def _rule_scores(title: str, text: str, words: str, taxonomy: Taxonomy | None) -> dict:
+    from pipeline.topics import topic_matcher
+
+    return topic_matcher(taxonomy or _project_taxonomy()).tag(title, text, words).scores
+
+
+# ------------------------------------------------------------------ training
+
+
+def labelled_document(title: str, text: str, nature: str | None, themes, taxonomy: Taxonomy | None = None) -> tuple:
+    """(title words, body words, rule scores, nature, themes) of a labelled document."""
+    words = match_text(f"{title}\n\n{text}")
+    return (*split_words(words, len(title)), _rule_scores(title, text, words, taxonomy), nature or "", set(themes))
+
+
+def train(examples: list[tuple[str, str, set[tuple[str, str]]]], taxonomy: Taxonomy | None = None,
+          starter: TagModel | None | str = "shipped") -> TagModel | None:
+    """Train on (title, text, {(facet, slug)}) curated examples, with the starter model's corpus
+    (`starter`: the shipped one by default, None for the curated items alone); None when there are
+    fewer than MIN_EXAMPLES of them."""
     if len(examples) < MIN_EXAMPLES:
         return None
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
+    if starter == "shipped":
+        starter = starter_model()
+    documents = [labelled_document(title, text, next((v for f, v in labels if f == "nature"), None),
+                                   {v for f, v in labels if f == "themes"}, taxonomy)
+                 for title, text, labels in examples]
+    curated = Examples.build(documents, weight=CURATOR_WEIGHT)
+    corpus = starter.training if starter is not None else None
+    training = corpus + curated if corpus is not None else curated
+    skipped = {}
+    for t, theme in enumerate(THEMES):
+        positives = int(curated.themes[:, t].sum())
+        if positives < MIN_POSITIVES:
+            skipped[("themes", theme)] = positives
+    trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    linear = fit(training, SETTINGS, {"source": "archive", "trained_at": trained_at})
+    return TagModel(linear, len(examples), trained_at, skipped, len(corpus) if corpus is not None else 0)
 
-    features = _features()
-    matrix = features.fit_transform([_document(title, text) for title, text, _ in examples])
-    counts: dict[tuple[str, str], int] = {}
-    for _, _, labels in examples:
-        for tag in labels:
-            if tag[0] in MODEL_FACETS:
-                counts[tag] = counts.get(tag, 0) + 1
-    classifiers, skipped = {}, {}
-    for tag, positives in sorted(counts.items()):
-        if positives < MIN_POSITIVES or len(examples) - positives < MIN_POSITIVES:
-            skipped[tag] = positives
-            continue
-        target = np.array([tag in labels for _, _, labels in examples])
-        classifier = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000)
-        classifiers[tag] = classifier.fit(matrix, target)
-    natures = [next((v for f, v in labels if f == "nature"), None) for _, _, labels in examples]
-    nature_classifier = None
-    known = [n for n in natures if n]
-    if known and all(known.count(n) >= MIN_POSITIVES for n in NATURES):
-        rows = [i for i, n in enumerate(natures) if n]
-        nature_classifier = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000).fit(
-            matrix[rows], [natures[i] for i in rows])
-    return TagModel(features, classifiers, len(examples), datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    skipped, nature_classifier)
+
+def train_starter(documents: list[tuple], provenance: dict) -> TagModel:
+    """The starter model, from labelled_document() tuples of the corpus (scripts/build_starter_model.py)."""
+    training = Examples.build(documents, weight=1.0)
+    linear = fit(training, SETTINGS, {"source": "starter", **provenance})
+    # What ships for `veille learn`: the training articles' counts of the model's words only.
+    return TagModel(linear, 0, provenance.get("trained_at", ""), {}, len(training),
+                    training.restricted(linear.vocabulary))
 
 
 def curated_examples(db: sqlite_utils.Database) -> list[tuple[str, str, set[tuple[str, str]]]]:
@@ -152,34 +213,60 @@ def curated_examples(db: sqlite_utils.Database) -> list[tuple[str, str, set[tupl
             for r in rows]
 
 
+# --------------------------------------------------------------------- files
+
+
 def model_path(db_path: Path | str) -> Path:
+    """Where `veille learn` saves the archive's model: beside the archive."""
     db_path = Path(db_path)
-    return db_path.with_name(f"{db_path.stem}.model.joblib")
+    return db_path.with_name(f"{db_path.stem}.model.npz")
 
 
 def save_model(model: TagModel, path: Path | str) -> None:
-    import joblib
-
-    joblib.dump(model, path)
+    model.linear.meta.update({"examples": model.examples, "trained_at": model.trained_at, "corpus": model.corpus,
+                              "skipped": {f"{f}:{v}": n for (f, v), n in model.skipped.items()}})
+    model.linear.save(path, model.training.arrays() if model.training is not None else None)
 
 
 def load_model(path: Path | str) -> TagModel | None:
-    """The saved model (our own file, written by `veille learn`), or None if there is none."""
+    """The model saved at `path` (a NumPy archive: loading it runs no code), or None if there is none."""
     path = Path(path)
     if not path.exists():
         return None
-    import joblib
+    linear, arrays = LinearModel.load(path)
+    meta = linear.meta
+    skipped = {tuple(k.split(":", 1)): n for k, n in meta.get("skipped", {}).items()}
+    return TagModel(linear, int(meta.get("examples", 0)), str(meta.get("trained_at", "")), skipped,
+                    int(meta.get("corpus", 0)), Examples.from_arrays(arrays))
 
-    return joblib.load(path)
+
+@lru_cache(maxsize=1)
+def starter_model() -> TagModel | None:
+    """The starter model shipped with the project (None when models/starter.npz is absent)."""
+    return load_model(STARTER)
+
+
+def archive_or_starter_model(db_path: Path | str) -> TagModel | None:
+    """The archive's model when `veille learn` trained one, else the starter model."""
+    return load_model(model_path(db_path)) or starter_model()
 
 
 def describe(model: TagModel) -> str:
     learned = ", ".join(["nature"] * (model.nature_classifier is not None)
                         + [f"{facet}:{slug}" for facet, slug in model.classifiers]) or "aucune"
+    corpus = f" et {model.corpus} articles du corpus de départ" if model.corpus else ""
+    text = f"{model.examples} articles validés{corpus} ; étiquettes apprises : {learned}"
     skipped = ", ".join(f"{facet}:{slug} ({n})" for (facet, slug), n in model.skipped.items())
-    text = f"{model.examples} articles validés ; étiquettes apprises : {learned}"
-    return text + (f"\n  pas assez d'exemples (moins de {MIN_POSITIVES}) : {skipped}" if skipped else "")
+    if skipped:
+        text += f"\n  peu d'exemples de la curation (moins de {MIN_POSITIVES}) : {skipped}"
+    return text
 
 
-def suggestion_evidence(probability: float) -> str:
-    return json.dumps([{"model": "classifieur appris des corrections", "probability": round(probability, 3)}])
+def suggestion_evidence(probability: float, model: TagModel | None = None,
+                        reasons: list[tuple[str, float]] | None = None) -> str:
+    source = "modèle de départ (corpus de presse)" if model is not None and model.source == "starter" else \
+        "classifieur appris des corrections"
+    proof = {"model": source, "probability": round(probability, 3)}
+    if reasons:
+        proof["words"] = [word for word, _ in reasons]
+    return json.dumps([proof], ensure_ascii=False)

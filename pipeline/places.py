@@ -27,7 +27,7 @@ from pathlib import Path
 import ahocorasick
 
 from config.errors import VeilleError
-from pipeline.text import fold, match_text, word_key
+from pipeline.folding import fold, match_text, word_key
 
 GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
 FIRST_NAMES = Path(__file__).resolve().parents[1] / "config" / "first_names.txt"
@@ -45,6 +45,24 @@ ABROAD = (
     "Gand", "Anvers", "Liège", "Namur", "Charleroi", "Flandre", "Flandres", "Wallonie", "Catalogne", "Andalousie",
     "Navarre", "Aragon", "Saragosse", "Séville", "Cologne", "Munich",
 )
+# Parts of the région that lie in one département (« le Médoc », « la Côte basque », « le Seignanx »): they
+# give the département, no commune. Only names that are nouns of those places (not « le Niortais » the
+# inhabitant: he is of Niort anyway) and that no other département shares.
+SUB_TERRITORIES = {
+    "33": ("Médoc", "Bassin d'Arcachon", "Entre-deux-Mers", "Libournais", "Blayais", "Haute-Gironde", "Sud-Gironde",
+           "Cubzaguais", "Bazadais", "Réolais", "Val de l'Eyre", "Graves"),
+    "24": ("Périgord", "Périgord vert", "Périgord noir", "Périgord blanc", "Périgord pourpre", "Sarladais",
+           "Bergeracois", "Nontronnais", "Ribéracois"),
+    "40": ("Seignanx", "Chalosse", "Marensin", "Tursan", "Pays d'Orthe", "Maremne", "Sud-Landes"),
+    "64": ("Pays basque", "Côte basque", "Béarn", "Soule", "Labourd", "Basse-Navarre", "Vallée d'Aspe",
+           "Vallée d'Ossau"),
+    "47": ("Agenais", "Marmandais", "Villeneuvois", "Fumélois", "Néracais"),
+    "16": ("Angoumois", "Cognaçais", "Confolentais", "Ruffécois"),
+    "17": ("Aunis", "Île de Ré", "Île d'Oléron", "Royannais"),
+    "79": ("Gâtine", "Thouarsais", "Bressuirais", "Mellois"),
+    "86": ("Châtelleraudais", "Loudunais", "Montmorillonnais", "Haut-Poitou"),
+    "19": ("Xaintrie", "Haute-Corrèze", "Basse-Corrèze"),
+}
 OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes", "Auvergne", "Alsace", "Lorraine",
                         "Picardie", "Nord-Pas-de-Calais", "Franche-Comté", "Champagne-Ardenne", "Basse-Normandie",
                         "Haute-Normandie", "Provence")
@@ -54,15 +72,20 @@ def name_variants(name: str) -> set[str]:
     """Keys of a name: hyphens or spaces, Saint/St/Ste, œ or oe; between spaces (see `match_text`)."""
     base = fold(name)
     variants = {base, base.replace("-", " ")}
-    for variant in list(variants):
-        variants.add(re.sub(r"\b(saint|sainte) ", r"\1-", variant))  # "Pays de Saint Yrieix", "Saint-Yrieix"
-    for variant in list(variants):
-        for long, short in (("saint", "st"), ("sainte", "ste")):
-            variants.add(re.sub(rf"\b{long}(?=[- ])", short, variant))
-    for variant in list(variants):
-        if "œ" in variant or "æ" in variant:
+    if "saint" in base:
+        for variant in list(variants):
+            variants.add(_SAINT_SPACE.sub(r"\1-", variant))  # "Pays de Saint Yrieix", "Saint-Yrieix"
+        for variant in list(variants):
+            for pattern, short in _SAINT_SHORT:
+                variants.add(pattern.sub(short, variant))
+    if "œ" in base or "æ" in base:
+        for variant in list(variants):
             variants.add(variant.replace("œ", "oe").replace("æ", "ae"))
     return {word_key(v) for v in variants if v.strip()}
+
+
+_SAINT_SPACE = re.compile(r"\b(saint|sainte) ")
+_SAINT_SHORT = [(re.compile(rf"\b{long}(?=[- ])"), short) for long, short in (("saint", "st"), ("sainte", "ste"))]
 
 
 # ----------------------------------------------------------------- entities
@@ -82,17 +105,47 @@ class Place:
     @property
     def weight(self) -> int:
         """Population prior; a département or a région outweighs any commune of the same name."""
-        return 10**8 if self.kind in ("departement", "region", "abroad") else self.population
+        return 10**8 if self.kind in ("departement", "region", "abroad", "area") else self.population
 
 
 @dataclass
 class Gazetteer:
-    automaton: ahocorasick.Automaton
+    names: dict[str, tuple[Place, ...]]  # automaton key (see `name_variants`) -> the places so called
     communes: dict[str, dict]
     epci: dict[str, dict]
     departements: dict[str, dict]
     region: str
     first_names: frozenset[str]  # folded
+
+    @cached_property
+    def automaton(self) -> ahocorasick.Automaton:
+        """Every name, valued (key, places); built on first use (the whole tagger uses its own
+        automaton of names and taxonomy keywords together: pipeline/tagging.py)."""
+        automaton = ahocorasick.Automaton()
+        for key, places in self.names.items():
+            automaton.add_word(key, (key, places))
+        automaton.make_automaton()
+        return automaton
+
+    @cached_property
+    def epci_members(self) -> dict[str, tuple[str | None, tuple[tuple[str, str], ...]]]:
+        """EPCI SIREN -> (the région's département where most of its people live, ((" folded name ",
+        INSEE code) of its member communes))."""
+        people: dict[str, dict[str, int]] = {}
+        names: dict[str, list[tuple[str, str]]] = {}
+        for code, c in self.communes.items():
+            if c.get("epci") in self.epci:
+                people.setdefault(c["epci"], {}).setdefault(c["dep"], 0)
+                people[c["epci"]][c["dep"]] += c.get("pop") or 0
+                for name in (c["name"], *c.get("aliases", ())):
+                    key = _search_key(name)
+                    names.setdefault(c["epci"], []).append((f" {key} ", code))
+                    article, _, rest = key.partition(" ")
+                    if article in ("le", "la", "les") and rest:  # "Bénévent Grand Bourg": Le Grand-Bourg
+                        names[c["epci"]].append((f" {rest} ", code))
+        return {code: (max(people[code], key=people[code].get) if code in people else None,
+                       tuple(names.get(code, ())))
+                for code in self.epci}
 
     @property
     def region_departements(self) -> dict[str, str]:
@@ -174,12 +227,23 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
                 bucket.append(place)
 
     dep_region = {code: d["region"] for code, d in data["departements"].items()}
+    taken = {fold(name) for c in data["communes"].values() for name in (c["name"], *c["aliases"])}
     for code, c in data["communes"].items():
+        # A commune merged as "Sigoulès-et-Flaugeac", "Port-Sainte-Foy-et-Ponchapt" is still called by its
+        # first part, when no other commune has that name.
+        first, joined, _ = c["name"].partition("-et-")
+        if joined and len(first) >= 4 and fold(first) not in taken:
+            c = {**c, "aliases": [*c["aliases"], first], "first_part": first}
+            data["communes"][code] = c
         add(c["name"], Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True, region))
         for alias in c["aliases"]:
-            # An old name of a merged commune: small places, so short one-word names need context.
-            short = " " not in alias and "-" not in alias and len(alias) < 6
-            add(alias, Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short, True, region))
+            # An old name of a merged commune: small places, so short one-word names need context; so
+            # does a name without its article ("Passage" for Le Passage: a common noun first).
+            short = " " not in alias and "-" not in alias and (len(alias) < 6 or alias == c.get("first_part"))
+            no_article = fold(c["name"]).split(" ", 1)[-1] == fold(alias) and fold(c["name"]).split(" ", 1)[0] in (
+                "le", "la", "les")
+            add(alias, Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short or no_article, True,
+                             region))
     for name, code, dep, population, short_names, ambiguous in data["outside_communes"]:
         place = Place("commune_out", code, name, dep, population, ambiguous, False, dep_region.get(dep))
         for spelling in (name, *short_names):
@@ -199,20 +263,23 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         add(name, Place("region", "other", name, None, region="other"))
     for name in ABROAD:
         add(name, Place("abroad", name, name, None, region="abroad"))
+    for dep, areas in SUB_TERRITORIES.items():
+        for name in areas:
+            add(name, Place("area", dep, name, dep, 0, False, True, region))
 
-    automaton = ahocorasick.Automaton()
+    keyed: dict[str, tuple[Place, ...]] = {}
     for key, places in names.items():
         # A name is a common word or not for all its places: "Campagne" needs context whichever
         # Campagne it would be; "Mérignac" does not, its largest place (Gironde) is a city.
-        largest = max(places, key=lambda p: p.weight)
-        ambiguous = largest.ambiguous or (largest.weight < CITY_POPULATION and any(p.ambiguous for p in places))
-        places = [replace(p, ambiguous=ambiguous) for p in places]
-        automaton.add_word(key, (key, tuple(places)))
-    automaton.make_automaton()
+        if len(places) > 1:
+            largest = max(places, key=lambda p: p.weight)
+            ambiguous = largest.ambiguous or (largest.weight < CITY_POPULATION and any(p.ambiguous for p in places))
+            places = [p if p.ambiguous == ambiguous else replace(p, ambiguous=ambiguous) for p in places]
+        keyed[key] = tuple(places)
     first_names = frozenset(
         fold(name) for line in FIRST_NAMES.read_text(encoding="utf-8").splitlines()
         if not line.startswith("#") for name in line.split())
-    return Gazetteer(automaton, data["communes"], data["epci"], data["departements"], region, first_names)
+    return Gazetteer(keyed, data["communes"], data["epci"], data["departements"], region, first_names)
 
 
 # ------------------------------------------------------------------ matching
@@ -223,6 +290,7 @@ _STREET = re.compile(
     r"\b(?:rue|avenue|av\.?|boulevard|bd|place|route|chemin|allees?|quai|impasse|cours|square|rond-point"
     r"|esplanade|faubourg|rocade|passage)\s+(?:de\s+la\s+|de\s+l'|du\s+|des\s+|de\s+|d')?$")
 _PERSON = re.compile(r"\b(?:m\.|mme|mlle|me|dr|pr|monsieur|madame)\s+$")
+_STREET_OR_PERSON = re.compile(f"(?:{_STREET.pattern})|(?:{_PERSON.pattern})")
 _PLACE_CONTEXT = re.compile(
     r"(?:\b(?:a|de|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|du|au|aux|des"
     r"|quartier de|secteur de|\d{5})\s+|\b(?:d|jusqu'a|l)')$")
@@ -234,14 +302,14 @@ _RIVER = re.compile(r"\b(?:bords?|rives?|berges?|vallee|cours|long|amont|aval|co
                     r"\s+(?:de\s+)?(?:la|le|les|l')\s*$")  # "les bords de la Vienne": the river
 _ARTICLE = re.compile(r"(?:\b(?:la|les|le|des|du|en)\s+|\bl')$")
 _TOWN_PREPOSITION = re.compile(r"\ba\s+$")
+_OF = re.compile(r"(?:\bde\s+|\bd')$")
 _ENUMERATION = re.compile(r"^\s*(?:,|et|ou)\s*$")
 _LOCATED_AFTER = re.compile(r"\s*(?:,\s*(?:en|au|aux|dans)\s|\()")  # "Anais, en Charente-Maritime"
 _CODE_AFTER = re.compile(r"\s*\((\d[\dabAB]|97\d)\)")
 _WRITTEN_DEP = re.compile(r"\((\d[\dabAB]|97\d)\)")
 # "Bruges, en Belgique", "Lagos, au Nigeria", "Bonnes (Vienne)"; not an enumeration "la Corrèze, la Creuse".
 _LOCATED_IN = re.compile(r"^\s*(?:,\s*(?:en|au|aux|dans\s+(?:le|la|les)|dans\s+l['’])|\((?:en\s+)?)\s*$")
-_PREVIOUS_WORD = re.compile(r"([\w-]+)[ \u00a0]+$")
-_POSTCODE = re.compile(r"\b(\d{5})\b")
+_POSTCODE = re.compile(r" (\d{5})(?= )")  # in the matching text (match_text): far faster than \b…\b
 
 
 @dataclass
@@ -251,6 +319,7 @@ class Mention:
     places: tuple[Place, ...]
     surface: str
     chosen: Place | None = None
+    inner: list[tuple[int, int, tuple[Place, ...]]] = field(default_factory=list)  # shorter names inside
 
 
 @dataclass
@@ -263,113 +332,217 @@ class PlaceTags:
     evidence: list[dict] = field(default_factory=list)
 
 
-def find_mentions(text: str, gazetteer: Gazetteer, words: str | None = None) -> list[Mention]:
-    """Leftmost-longest whole-word name matches (`words`: match_text(text), if already computed)."""
+def find_mentions(text: str, gazetteer: Gazetteer, words: str | None = None, matches=None) -> list[Mention]:
+    """Leftmost-longest whole-word name matches (`words`: match_text(text), `matches`: the
+    automaton's (end index, (key, places)) in it, if already computed)."""
     found = []
-    for end_index, (key, places) in gazetteer.automaton.iter(words or match_text(text)):
+    if matches is None:
+        matches = gazetteer.automaton.iter(words or match_text(text))
+    for end_index, (key, places) in matches:
         start = end_index - len(key) + 1  # in the padded text: where the name starts in `text`
         found.append((start, start + len(key) - 2, places))
-    found.sort(key=lambda m: (m[0], -m[1]))
+    if len(found) > 1:
+        found.sort(key=lambda m: (m[0], -m[1]))
     mentions, last_end = [], -1
     for start, end, places in found:
         if start >= last_end:
             mentions.append(Mention(start, end, places, text[start:end]))
             last_end = end
+        elif mentions and end <= mentions[-1].end:
+            mentions[-1].inner.append((start, end, places))  # a shorter name inside it ("bassin de [Marennes]")
     return mentions
 
 
 def _capitalised(surface: str) -> bool:
     """A proper noun: "Guéret", "La Force", "l'Isle-Jourdain"; not "La force de frappe"."""
-    parts = re.split(r"['’\s]", surface, maxsplit=1)
+    first = surface[:1]
+    if surface[:4].lower() in ("île ", "ile "):  # « l'île d'Aix », « île de Ré »: the island is in lower case
+        return any(part[:1].isupper() for part in re.split(r"['’\s-]", surface[4:]) if part)
+    if first not in ("l", "L"):
+        return first.isupper()
+    parts = _ARTICLE_SPLIT(surface, maxsplit=1)
     if len(parts) == 2 and parts[0].lower() in ("l", "la", "le", "les"):
         return parts[1][:1].isupper()
-    return surface[:1].isupper()
+    return first.isupper()
 
 
-def _before(text: str, mention: Mention, size: int) -> str:
-    """The folded text just before a mention."""
-    return fold(text[max(0, mention.start - size):mention.start])
+_ARTICLE_SPLIT = re.compile(r"['’\s]").split
 
 
-def _after_first_name(text: str, mention: Mention, first_names: frozenset[str]) -> bool:
-    """"Alain Rousset", "Marie Lagrange": a capitalised first name just before is a person's."""
-    match = _PREVIOUS_WORD.search(text, max(0, mention.start - 40), mention.start)
-    return bool(match) and match[1][:1].isupper() and fold(match[1]) in first_names
+def _previous_word(text: str, start: int) -> tuple[str, int] | None:
+    """The word just before `start` and where it starts: a run of letters, digits, "_" or "-"
+    followed by spaces only, within 40 characters (what the expression ([\\w-]+)[ \\u00a0]+$ finds there)."""
+    low = max(0, start - 40)
+    window = text[low:start]
+    stripped = window.rstrip(" \u00a0")
+    if len(stripped) == len(window):
+        return None
+    index = len(stripped)
+    while index and (stripped[index - 1].isalnum() or stripped[index - 1] in "_-"):
+        index -= 1
+    if index == len(stripped):
+        return None
+    return stripped[index:], low + index
 
 
-def _inside_longer_name(text: str, mention: Mention) -> bool:
-    """A capitalised word just before, mid-sentence, that is not a preposition or an article."""
-    match = _PREVIOUS_WORD.search(text, max(0, mention.start - 40), mention.start)
-    if not match:
+def _inside_longer_name(text: str, previous: tuple[str, int] | None) -> bool:
+    """A capitalised word just before (`previous`: the word and where it starts), mid-sentence, that
+    is not a preposition or an article."""
+    if not previous:
         return False
-    word = match[1]
-    sentence_start = text[max(0, match.start() - 2):match.start()].strip()[-1:] in (".", "!", "?", "\n", "")
-    return word[:1].isupper() and not sentence_start and fold(word) not in ("de", "du", "des", "la", "le", "les", "a")
+    word, word_start = previous
+    if not word[:1].isupper():
+        return False
+    sentence_start = text[max(0, word_start - 2):word_start].strip()[-1:] in (".", "!", "?", "\n", "")
+    return not sentence_start and fold(word) not in ("de", "du", "des", "la", "le", "les", "a")
 
 
 _EPCI_LEADS = ("communaute", "agglomeration", "metropole", "pays")
+_EPCI_WORDS = frozenset(("ca", "cc", "cu", "cda", "cdc", "communaute", "agglomeration", "metropole", "agglo", "pays",
+                         "intercommunalite"))
 
 
-def _admissible(mention: Mention, place: Place, text: str, first_names: frozenset[str],
-                in_enumeration: bool) -> bool:
-    """Can this mention be this place, by its own surroundings?"""
-    folded_surface = fold(mention.surface)
-    if not _capitalised(mention.surface) and not (place.kind == "epci" and folded_surface.startswith(_EPCI_LEADS)):
-        return False
-    before = _before(text, mention, 30)
-    if place.kind in ("commune", "commune_out") and (
-            _STREET.search(before) or _PERSON.search(before) or _after_first_name(text, mention, first_names)):
-        return False
-    code_after = _CODE_AFTER.match(text, mention.end)
-    if place.kind == "departement" and place.ambiguous:
-        if _RIVER.search(before):
-            return False
-        title_lead = mention.start <= 1 and re.match(r"\s*[:,(]", text[mention.end:])
-        return bool(_ARTICLE.search(before) or code_after or title_lead or mention.surface.isupper())
-    if place.ambiguous:
-        if _inside_longer_name(text, mention):
-            return False  # "Grande Champagne", "Petite Champagne": a longer proper name
-        if code_after or in_enumeration or _LOCATED_AFTER.match(text, mention.end):
-            return True
-        context = _STRONG_PLACE_CONTEXT if folded_surface in first_names else _PLACE_CONTEXT
-        return bool(context.search(before))
-    return True
+def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enumeration) -> list[Place]:
+    """The places this mention can be by its own surroundings (`in_enumeration()`: whether it sits
+    between places of an enumeration). The facts of the surroundings are read once per mention."""
+    places = mention.places
+    surface = mention.surface
+    folded_surface = fold(surface)
+    previous = _previous_word(text, mention.start)  # the word before: a first name, a longer name's start…
+    inside_longer = _inside_longer_name(text, previous)
+    if inside_longer and any(p.kind == "epci" for p in places) and not folded_surface.startswith(_EPCI_LEADS) \
+            and not (previous and fold(previous[0]) in _EPCI_WORDS):
+        # "Territoire Touraine Val de Vienne" is not the EPCI Val de Vienne ("CA Grand Poitiers" is)
+        places = [p for p in places if p.kind != "epci"]
+        if not places:
+            return []
+    if not _capitalised(surface):
+        if not folded_surface.startswith(_EPCI_LEADS):
+            return []
+        places = [p for p in places if p.kind == "epci"]
+        if not places:
+            return []
+    before = fold(text[max(0, mention.start - 30):mention.start])
+    not_a_town = code_after = ambiguous_ok = None
+    strong_context = False
+    kept = []
+    for place in places:
+        if place.kind in ("commune", "commune_out"):
+            if not_a_town is None:
+                not_a_town = _not_a_town(text, mention, before, previous, first_names)
+            if not_a_town:
+                continue
+            if place.population < CITY_POPULATION and not place.ambiguous:
+                if surface[:1] in "lL" and _LOWER_ARTICLE.match(surface) and place.name[:1].isupper() \
+                        and fold(place.name).split(" ", 1)[0] in ("la", "le", "les", "l'"):
+                    # "le Parc de la Vallée" is no La Vallée: a town's article is written in capitals, else
+                    # it takes a town's context ("à la Souterraine").
+                    place = replace(place, ambiguous=True)
+                    strong_context = True
+                elif surface.isupper() and len(surface) > 3:
+                    # A village is a common word written in capitals ("LUTTE CONTRE LA PAUVRETÉ") more
+                    # often than itself: then it needs what an ambiguous name needs.
+                    place = replace(place, ambiguous=True)
+                elif inside_longer:
+                    continue  # a person's or a firm's name after a capitalised word ("Florent Juille")
+        if code_after is None:
+            code_after = _CODE_AFTER.match(text, mention.end) or False
+        if place.kind == "departement" and place.ambiguous:
+            if _RIVER.search(before):
+                continue
+            title_lead = mention.start <= 1 and _TITLE_LEAD.match(text, mention.end)
+            only_departement = all(p.kind in ("departement", "area") for p in places)
+            if (_ARTICLE.search(before) or code_after or title_lead or surface.isupper()
+                    or in_enumeration()  # "GEIQ BTP Landes et Côte basque"
+                    or only_departement and _OF.search(before)):  # "député de Gironde" (not "de Vienne": a town)
+                kept.append(place)
+            continue
+        if place.ambiguous:
+            if ambiguous_ok is None:
+                if inside_longer:
+                    ambiguous_ok = False  # "Grande Champagne", "Petite Champagne": a longer proper name
+                elif code_after or in_enumeration() or _LOCATED_AFTER.match(text, mention.end):
+                    ambiguous_ok = True
+                else:
+                    strong = strong_context or folded_surface in first_names  # "celui d'Anaïs", "parc de la Vallée"
+                    context = _STRONG_PLACE_CONTEXT if strong else _PLACE_CONTEXT
+                    ambiguous_ok = bool(context.search(before))
+            if not ambiguous_ok:
+                continue
+        kept.append(place)
+    return kept
 
 
-def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None = None) -> PlaceTags:
+def _not_a_town(text: str, mention: Mention, before: str, previous: tuple[str, int] | None,
+                first_names: frozenset[str]) -> bool:
+    """A street ("avenue de Limoges", "rue Agrippa d'Aubigné"), a person ("M. Pons", "Alain Rousset",
+    "Aude de Chavagnac") or another name with its own article ("La Moustey")."""
+    if _STREET_OR_PERSON.search(before):
+        return True
+    if previous and previous[0][:1].isupper() and fold(previous[0]) in first_names:
+        return True
+    raw = text[max(0, mention.start - 40):mention.start]
+    if raw.endswith(_CAPITAL_ARTICLES):
+        return True
+    if raw.endswith(_PARTICLES):
+        particle = _PARTICLE_OF_A_NAME.search(raw)
+        return bool(particle and fold(particle[1]) in first_names or _STREET_NAMED_AFTER.search(raw))
+    return False
+
+
+_CAPITAL_ARTICLES = ("La ", "Le ", "Les ", "L'", "L’")
+_PARTICLES = ("de ", "d'", "d’", "du ")
+
+
+_TITLE_LEAD = re.compile(r"\s*[:,(]")
+_STREET_NAMED_AFTER = re.compile(
+    r"\b(?:rue|avenue|boulevard|place|allée|allées|quai|impasse|chemin|cours|square)\s+"
+    r"(?:[A-ZÀ-Ý][\w-]*\s+){1,2}(?:de\s|du\s|d['’])$")
+_LOWER_ARTICLE = re.compile(r"(?:la|le|les)\s|l['’]")
+# "Aude de Chavagnac": a first name and a particle before the name make a person.
+_PARTICLE_OF_A_NAME = re.compile(r"\b([A-ZÀ-Ý][a-zà-ÿ]+)\s+(?:de\s|d['’])$")
+
+
+def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None = None,
+               matches=None) -> PlaceTags:
     """The places of `text` (title and body together), in the format of the tag output (README)
-    (`words`: match_text(text), when already computed)."""
+    (`words`: match_text(text), `matches`: the gazetteer's matches in `words`, when already computed)."""
     gazetteer = gazetteer or load_gazetteer()
-    words = words or match_text(text)
-    mentions = find_mentions(text, gazetteer, words)
-    written_deps = {m.upper() for m in _WRITTEN_DEP.findall(text)} if "(" in text else set()
+    mentions = find_mentions(text, gazetteer, words, matches)
+    written_deps = _written_departements(text) if "(" in text else set()
+    if not mentions:
+        return _assemble(mentions, gazetteer, written_deps)
 
     # Pass 1: what each mention's own surroundings allow and decide. A common word between two
     # places of an enumeration ("Aixe-sur-Vienne, Isle et Le Palais-sur-Vienne") is a place too.
-    clear = [any(not p.ambiguous for p in m.places) for m in mentions]
+    clear = [any(not p.ambiguous for p in m.places) for m in mentions]  # before pass 1 changes them
     for i, mention in enumerate(mentions):
-        in_enumeration = any(
-            0 <= j < len(mentions) and clear[j] and _ENUMERATION.match(
-                text[mentions[min(i, j)].end:mentions[max(i, j)].start])
-            for j in (i - 1, i + 1))
-        places = [p for p in mention.places if _admissible(mention, p, text, gazetteer.first_names, in_enumeration)]
+        def in_enumeration(i=i) -> bool:
+            return any(
+                0 <= j < len(mentions) and clear[j] and _ENUMERATION.match(
+                    text[mentions[min(i, j)].end:mentions[max(i, j)].start])
+                for j in (i - 1, i + 1))
+        places = _admissible(mention, text, gazetteer.first_names, in_enumeration)
         mention.places = tuple(_decide_locally(mention, places, text))
+    if any(not m.places and m.inner for m in mentions):
+        mentions = _fall_back_to_inner_names(mentions, text, gazetteer)
     _apply_located_in(mentions, text)
 
     # Context: the départements and the side (région or not) of the mentions now unambiguous.
     context_deps = set(written_deps)
     inside = outside = 0
     for mention in mentions:
-        if len(mention.places) == 1 and not _minor(mention):
+        if len(mention.places) == 1 and not _minor(mention) and not _short_name_of_a_town(mention, gazetteer):
             place = mention.places[0]
             context_deps.add(place.dep or "")
             inside += place.in_region
             outside += not place.in_region
     if outside >= 2 and not inside:
         # A text about elsewhere: a village of the région named like one of its places (Mauriac in the
-        # Cantal, too small to be in the gazetteer's outside list) is that place, not ours.
+        # Cantal, too small to be in the gazetteer's outside list) is that place, not ours; so is a
+        # short name of one of our towns ("l'Isle" in Vienne, Isère).
         for mention in mentions:
-            if _minor(mention):
+            if _minor(mention) or _short_name_of_a_town(mention, gazetteer):
                 mention.places = ()
 
     # Pass 2: one place per mention.
@@ -379,9 +552,47 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
             mention.chosen = mention.places[0]
         elif mention.places:
             if postcode_deps is None:
-                postcode_deps = {p[:2] for p in _POSTCODE.findall(text) if not p.startswith("97")}
+                postcode_deps = {p[:2] for p in _POSTCODE.findall(words or match_text(text)) if not p.startswith("97")}
             mention.chosen = _choose(mention.places, context_deps, postcode_deps, inside, outside)
     return _assemble(mentions, gazetteer, written_deps)
+
+
+def _fall_back_to_inner_names(mentions: list[Mention], text: str, gazetteer: Gazetteer) -> list[Mention]:
+    """A name found nothing ("bassin de Marennes", an EPCI's alias in lower case): the names inside it
+    are read on their own ("Marennes")."""
+    result = []
+    for mention in mentions:
+        if mention.places or not mention.inner:
+            result.append(mention)
+            continue
+        last_end = -1
+        for start, end, places in sorted(mention.inner, key=lambda m: (m[0], -m[1])):
+            if start < last_end:
+                continue
+            inner = Mention(start, end, places, text[start:end])
+            inner.places = tuple(_decide_locally(
+                inner, _admissible(inner, text, gazetteer.first_names, lambda: False), text))
+            result.append(inner)
+            last_end = end
+    return result
+
+
+def _written_departements(text: str) -> set[str]:
+    """The département codes written after a name: "Bonnes (86)", "Saint-Machin (24)"; not a count after
+    an acronym or a word ("des SIAE (87)", "les jeunes (15)")."""
+    codes = set()
+    for match in _WRITTEN_DEP.finditer(text):
+        previous = _previous_word(text, match.start())
+        if previous and previous[0][:1].isupper() and not previous[0].isupper():
+            codes.add(match[1].upper())
+    return codes
+
+
+def _short_name_of_a_town(mention: Mention, gazetteer: Gazetteer) -> bool:
+    """Only short or old names of the région's towns (not cities) could be meant."""
+    return bool(mention.places) and all(
+        p.kind == "commune" and p.population < CITY_POPULATION and p.name != gazetteer.communes[p.code]["name"]
+        for p in mention.places)
 
 
 def _minor(mention: Mention) -> bool:
@@ -400,7 +611,7 @@ def _decide_locally(mention: Mention, places: list[Place], text: str) -> list[Pl
         same = [p for p in places if p.dep == code_after[1].upper()]
         if same:
             return same
-    before = _before(text, mention, 12)
+    before = fold(text[max(0, mention.start - 12):mention.start])
     departements = [p for p in places if p.kind == "departement"]
     if departements and _ARTICLE.search(before):
         return departements
@@ -427,9 +638,12 @@ def _apply_located_in(mentions: list[Mention], text: str) -> None:
         else:
             mention.places = tuple(p for p in mention.places if not p.in_region and p.region in (area.region, None))
         located[fold(mention.surface)] = mention.places
+    if not located:
+        return
     for mention in mentions:  # the same name elsewhere in the text is the same place ("Bruges : …")
-        if fold(mention.surface) in located:
-            mention.places = tuple(p for p in mention.places if p in located[fold(mention.surface)])
+        surface = fold(mention.surface)
+        if surface in located:
+            mention.places = tuple(p for p in mention.places if p in located[surface])
 
 
 def _choose(places: tuple[Place, ...], context_deps: set[str], postcode_deps: set[str], inside: int,
@@ -478,11 +692,22 @@ def _assemble(mentions: list[Mention], gazetteer: Gazetteer, written_deps: set[s
         elif place.kind == "epci":
             epci.add(place.code)
             tags.evidence.append({"facet": "epci", "value": place.code, **evidence})
-            departements.update(d for d in gazetteer.epci[place.code]["departements"]
-                                if gazetteer.departements[d]["region"] == gazetteer.region)
-        elif place.kind == "departement" and place.in_region:
-            departements.add(place.code)
-            tags.evidence.append({"facet": "departements", "value": place.code, **evidence})
+            main, members = gazetteer.epci_members[place.code]
+            # A commune in the name ("Grand Poitiers", "Limoges Métropole", "Agglomération d'Agen") is
+            # named too; an EPCI across départements is of the one where most of its people live.
+            name = f" {_search_key(mention.surface)} "
+            namesakes = sorted({code for member, code in members if member in name})
+            for code in namesakes:
+                communes.add(code)
+                tags.evidence.append({"facet": "communes", "value": code, **evidence})
+                departements.add(gazetteer.communes[code]["dep"])
+            if not namesakes:
+                in_region = [d for d in gazetteer.epci[place.code]["departements"]
+                             if gazetteer.departements[d]["region"] == gazetteer.region]
+                departements.update([main] if main in in_region else in_region)
+        elif place.kind in ("departement", "area") and place.in_region:
+            departements.add(place.dep)
+            tags.evidence.append({"facet": "departements", "value": place.dep, **evidence})
         elif place.kind == "region" and place.in_region:
             region_named = True
             tags.evidence.append({"facet": "region", "value": "na", **evidence})

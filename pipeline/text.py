@@ -1,4 +1,4 @@
-"""Pure text helpers: HTML fragments to plain text, content fingerprints."""
+"""Pure text helpers: HTML fragments to plain text, content fingerprints, summaries, folding."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 import unicodedata
 
 from bs4 import BeautifulSoup
+
+from pipeline import folding
 
 _BLOCKS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "section")
 _SPACES = re.compile(r"[ \t\u00a0\u202f]+")
@@ -40,53 +42,9 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()
 
 
-def _fold_table() -> dict[int, str]:
-    table = {}
-    for code in range(0x41, 0x250):
-        char = chr(code)
-        base = unicodedata.normalize("NFKD", char)[0].lower()
-        if len(base) == 1 and base.isascii() and base != char:
-            table[code] = base
-    for char in "’‘ʼ`´":
-        table[ord(char)] = "'"
-    for char in "‐‑‒–—―":
-        table[ord(char)] = "-"
-    for char in "\u00a0\u202f\t\n\r":
-        table[ord(char)] = " "
-    table.update({ord("Œ"): "œ", ord("Æ"): "æ"})
-    return table
-
-
-def _as_sequence(table: dict[int, str], size: int = 0x2100) -> str:
-    """A translate table as one string indexed by code point: much faster than a dict for str.translate
-    (code points beyond it raise IndexError, a LookupError: str.translate leaves them as they are)."""
-    return "".join(table.get(code, chr(code)) for code in range(size))
-
-
-_FOLD = _as_sequence(_fold_table())
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, apostrophes and dashes unified, one space for any blank;
-    the same length as `text`, so that an offset in the folded text points into the original."""
-    return text.translate(_FOLD)
-
-
-# Matching text: folded, and every character that is neither a letter, a digit nor a hyphen made a
-# space; keys are written between two spaces, so an Aho-Corasick automaton only finds whole words,
-# and a hyphen glues ("Vienne" is not found in "Haute-Vienne"). One space is added on each side:
-# an offset in the matching text minus one is an offset in the original.
-_WORDS = "".join(c if c.isalnum() or c == "-" else " " for c in _FOLD)
-
-
-def match_text(text: str) -> str:
-    return f" {text.translate(_WORDS)} "
-
-
-def word_key(words: str, prefix: bool = False) -> str:
-    """The automaton key of a word or phrase: " mot " (or " mot" for a prefix)."""
-    key = " " + " ".join(fold(words).translate(_WORDS).split())
-    return key if prefix else key + " "
+# Folding and matching text (accents, case, typography): pipeline/folding.py, the one implementation,
+# re-exported here where the rest of the text helpers live.
+fold, match_text, word_key = folding.fold, folding.match_text, folding.word_key
 
 
 SUMMARY_MAX_CHARS = 320

@@ -11,7 +11,9 @@ small notation that covers French inflections:
 `strong_keywords` count double. `patterns` are regular expressions on the folded text (lower case,
 no accents) for what the notation cannot say; each is only tried when one of its anchors (its
 longest plain run, or the words of an alternation group) was found by the automaton, and only in
-the title and the first lines. `exclude` entries (same notation) cancel the matches they cover.
+the title and the first lines, near where the anchor was found. `exclude` entries (same notation)
+cancel the matches of their own entry they cover ("par rapport" is no study; "appel à initiatives"
+is a call, not an initiative).
 
 A match in the title weighs TITLE_WEIGHT, one in the body 1 (a nature cue after the lede ½); a
 keyword counts at most MAX_REPEAT times. A theme needs `min_score` (default 2: one passing mention
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 
 import ahocorasick
 
-from pipeline.text import fold, match_text, word_key
+from pipeline.folding import fold, match_text, word_key
 from config.schema import TAXONOMY_FACETS, Taxonomy
 
 TITLE_WEIGHT = 3
@@ -48,6 +50,14 @@ class Cue:
     acronym: bool = False
     exclude: bool = False
     weight: float = 1.0   # 2 for a strong keyword
+    tag: tuple[str, str] = field(init=False, compare=False, repr=False)           # (facet, value)
+    repeat_key: tuple[str, str, str] = field(init=False, compare=False, repr=False)  # counted MAX_REPEAT times
+    lede_only: bool = field(init=False, compare=False, repr=False)  # a nature cue: counts half after the lede
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", (self.facet, self.value))
+        object.__setattr__(self, "repeat_key", (self.facet, self.value, self.keyword))
+        object.__setattr__(self, "lede_only", self.facet == "nature")
 
 
 @dataclass
@@ -137,52 +147,63 @@ def _group_end(pattern: str, start: int) -> int:
     return len(pattern) - 1
 
 
+# A pattern is searched within this many characters around each occurrence of one of its anchors
+# (a regular expression runs at about 50 ns a character: never over a whole text).
+PATTERN_REACH = 40
+
+
 @dataclass
 class TopicMatcher:
+    # Each key's value: (key length, word length, cues, the tags it is an exclusion of, the anchor it is or None).
     automaton: ahocorasick.Automaton
     patterns: list[tuple[Cue, re.Pattern, tuple[str, ...] | None]]
     min_scores: dict[tuple[str, str], float]
+    keys: dict[str, tuple]  # the automaton's keys and values (for an automaton shared with places)
 
-    def tag(self, title: str, text: str, words: str | None = None) -> TopicTags:
-        """Tag a document; `words` is match_text(title + "\\n\\n" + text) when already computed."""
+    def tag(self, title: str, text: str, words: str | None = None, matches=None) -> TopicTags:
+        """Tag a document; `words` is match_text(title + "\\n\\n" + text) when already computed,
+        `matches` the automaton's matches in it (end index, value) when already found."""
         full = f"{title}\n\n{text}"
-        words = words or match_text(full)
+        if matches is None:
+            matches = self.automaton.iter(words or match_text(full))
         title_end = len(title)
         hits: list[tuple[int, int, Cue]] = []
-        excluded: list[tuple[int, int]] = []
-        found_anchors: set[str] = set()
-        for end_index, (key_length, word_length, cues) in self.automaton.iter(words):
+        excluded: list[tuple[int, int, tuple[str, str]]] = []
+        anchors: dict[str, list[int]] = {}  # anchor -> where it occurs
+        for end_index, (key_length, word_length, cues, exclude, anchor) in matches:
             start = end_index - key_length + 1  # the key's leading space is the character before the word
-            end = start + word_length
+            if anchor is not None:
+                anchors.setdefault(anchor, []).append(end_index)
+                continue
+            for tag in exclude:
+                excluded.append((start, start + word_length, tag))
             for cue in cues:
-                if cue.facet == "anchor":
-                    found_anchors.add(cue.value)
-                elif cue.exclude:
-                    excluded.append((start, end))
-                elif not cue.acronym or _acronym_as_written(full, start, end):
-                    hits.append((start, end, cue))
+                if not cue.acronym or _acronym_as_written(full, start, start + word_length):
+                    hits.append((start, start + word_length, cue))
         if self.patterns:
-            folded = None
-            for cue, regex, anchors in self.patterns:
-                if anchors is None or not found_anchors.isdisjoint(anchors):
-                    # Nature cues are read in the title and the lede only (the rest counts half anyway).
-                    folded = folded or fold(full[:title_end + 2 + LEDE_CHARS])
-                    hits.extend((m.start(), m.end(), cue) for m in regex.finditer(folded))
+            hits.extend(self._pattern_hits(full, title_end, anchors))
 
-        scores: dict[tuple[str, str], float] = defaultdict(float)
-        repeats: dict[tuple[str, str, str], int] = defaultdict(int)
+        scores: dict[tuple[str, str], float] = {}
+        repeats: dict[tuple[str, str, str], int] = {}
         counted = []
-        hits.sort(key=lambda h: h[0])
-        for start, end, cue in hits:
-            if excluded and any(a <= start and end <= b for a, b in excluded):
+        # The automaton gives matches by where they end: the occurrences of one keyword (never
+        # overlapping) are in the order of the text, which is what MAX_REPEAT needs.
+        for hit in hits:
+            start, end, cue = hit
+            if excluded and any(a <= start and end <= b and tag == cue.tag for a, b, tag in excluded):
                 continue
-            repeat_key = (cue.facet, cue.value, cue.keyword)
-            repeats[repeat_key] += 1
-            if repeats[repeat_key] > MAX_REPEAT:
+            repeat = repeats.get(cue.repeat_key, 0) + 1
+            repeats[cue.repeat_key] = repeat
+            if repeat > MAX_REPEAT:
                 continue
-            position = TITLE_WEIGHT if start < title_end else (1 if cue.facet != "nature" or start < LEDE_CHARS else 0.5)
-            scores[(cue.facet, cue.value)] += cue.weight * position
-            counted.append((start, end, cue))
+            if start < title_end:
+                weight = cue.weight * TITLE_WEIGHT
+            elif cue.lede_only and start >= LEDE_CHARS:
+                weight = cue.weight * 0.5
+            else:
+                weight = cue.weight
+            scores[cue.tag] = scores.get(cue.tag, 0.0) + weight
+            counted.append(hit)
 
         natures = [n for n in NATURE_PRIORITY if scores.get(("nature", n), 0) >= self.min_scores[("nature", n)]]
         nature = max(natures, key=lambda n: (scores[("nature", n)], -NATURE_PRIORITY.index(n)), default="initiative")
@@ -196,8 +217,35 @@ class TopicMatcher:
             themes=sorted(v for f, v in chosen if f == "themes"),
             dispositifs=sorted(v for f, v in chosen if f == "dispositifs"),
             evidence=[{"facet": cue.facet, "value": cue.value, "match": full[start:end], "start": start}
-                      for start, end, cue in counted if (cue.facet, cue.value) in chosen],
+                      for start, end, cue in counted if cue.tag in chosen],
         )
+
+    def _pattern_hits(self, full: str, title_end: int, anchors: dict[str, list[int]]) -> list[tuple[int, int, Cue]]:
+        """Matches of the patterns in the title and the lede (nature cues: the rest counts half anyway),
+        each searched around the occurrences of its anchors there (everywhere when it has none)."""
+        lede_end = title_end + 2 + LEDE_CHARS
+        found = []
+        for cue, regex, pattern_anchors in self.patterns:
+            if pattern_anchors is None:
+                windows = [(0, min(lede_end, len(full)))]
+            else:
+                ends = sorted(end for a in pattern_anchors for end in anchors.get(a, ()) if end < lede_end)
+                if not ends:
+                    continue
+                windows = []
+                for end in ends:
+                    low, high = max(0, end - PATTERN_REACH), min(lede_end, len(full), end + PATTERN_REACH)
+                    if windows and low <= windows[-1][1]:
+                        windows[-1] = (windows[-1][0], high)
+                    else:
+                        windows.append((low, high))
+            for low, high in windows:
+                # The window alone is folded; a lookbehind still sees the characters before it.
+                folded = fold(full[max(0, low - 16):high])
+                shift = low - max(0, low - 16)
+                found.extend((low + m.start() - shift, low + m.end() - shift, cue)
+                             for m in regex.finditer(folded, shift))
+        return found
 
 
 def _acronym_as_written(full: str, start: int, end: int) -> bool:
@@ -210,8 +258,19 @@ def _acronym_as_written(full: str, start: int, end: int) -> bool:
         return True
     if len(letters) >= 4 and letters[0].isupper() and all(c.islower() for c in letters[1:]):
         before = full[max(0, start - 3):start].rstrip()
-        return bool(before) and before[-1] not in ".!?:«\n"
+        if not before:  # the first word of the title: a heading ("Geiq : …"), not the imperative "Plie-toi"
+            return full[end:end + 1] != "-"
+        return before[-1] not in ".!?:«\n"
     return False
+
+
+def _glued(key: str) -> tuple[str, ...]:
+    """A keyword's key and the same glued by a hyphen to the word before or after it: "GEIQ-BTP",
+    "EA-Geiq", "atelier-chantier d'insertion" (a place name glued so is another name; a keyword is
+    still itself). A prefix key (" recrut") already matches before a hyphen."""
+    if not key.endswith(" "):
+        return (key,)
+    return key, f"{key[:-1]}-", f"-{key[1:]}", f"-{key[1:-1]}-"
 
 
 def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
@@ -225,23 +284,32 @@ def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
                 acronym = _is_acronym(keyword)
                 cue = Cue(facet, slug, keyword, acronym, weight=weight)
                 for spelling, prefix in expand_keyword(keyword):
-                    entries[word_key(spelling, prefix)].append(cue)
+                    for key in _glued(word_key(spelling, prefix)):
+                        entries[key].append(cue)
                     if acronym and " " not in spelling.strip() and len(spelling) <= 6:
                         entries[word_key(" ".join(spelling), prefix)].append(cue)  # "P.L.I.E."
             for keyword in entry.exclude:
                 cue = Cue(facet, slug, keyword, exclude=True)
                 for spelling, prefix in expand_keyword(keyword):
-                    entries[word_key(spelling, prefix)].append(cue)
+                    for key in _glued(word_key(spelling, prefix)):
+                        entries[key].append(cue)
             for pattern in entry.patterns:
                 anchors = _anchors(pattern)
                 patterns.append((Cue(facet, slug, pattern), re.compile(pattern), anchors))
                 for anchor in anchors or ():
                     entries[anchor].append(Cue("anchor", anchor, pattern))  # anywhere, not only at a word start
-    automaton = ahocorasick.Automaton()
+    keys = {}
     for key, cues in entries.items():
-        automaton.add_word(key, (len(key), len(key.rstrip()) - 1, tuple(cues)))
+        anchor = next((cue.value for cue in cues if cue.facet == "anchor"), None)
+        hits = tuple(cue for cue in cues if cue.facet != "anchor" and not cue.exclude)
+        excludes = tuple(sorted({cue.tag for cue in cues if cue.exclude}))
+        word_length = len(key.strip(" -")) if key.startswith("-") or key.endswith("-") else len(key.rstrip()) - 1
+        keys[key] = (len(key), word_length, hits, excludes, anchor)
+    automaton = ahocorasick.Automaton()
+    for key, value in keys.items():
+        automaton.add_word(key, value)
     automaton.make_automaton()
-    return TopicMatcher(automaton, patterns, min_scores)
+    return TopicMatcher(automaton, patterns, min_scores, keys)
 
 
 _compiled: dict[int, tuple[Taxonomy, TopicMatcher]] = {}

@@ -19,7 +19,9 @@ from veille.cli import cli
 
 
 def all_commands(group: click.Group, prefix=()):
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         yield (*prefix, name)
         if isinstance(command, click.Group):
             yield from all_commands(command, (*prefix, name))
@@ -32,7 +34,7 @@ def test_every_command_has_help(path):
     assert "Usage:" in result.output and len(result.output.splitlines()) > 3
     command = cli
     for part in path:
-        command = command.commands[part]
+        command = command.get_command(click.Context(command), part)
     if not isinstance(command, click.Group) and path[-1] != "demo":
         assert "--config" in result.output
 

@@ -10,11 +10,12 @@ from click.testing import CliRunner
 
 from pipeline.archive import effective_tags, insert_item, open_db
 from pipeline.curation import curate
-from pipeline.learning import curated_examples, load_model, model_path, save_model, train
+from pipeline.learning import curated_examples, load_model, model_path, save_model, starter_model, train
 from pipeline.tagging import tag_items
 from tests.conftest import ROOT
 from veille.cli import cli
 from config.loading import load_taxonomy
+from config.schema import THEMES
 
 DEVSET = yaml.safe_load((Path(__file__).parent / "fixtures" / "topics_devset.yaml").read_text(encoding="utf-8"))
 
@@ -38,6 +39,13 @@ def curated(tmp_path_factory):
     return db_path, ids, taxonomy
 
 
+@pytest.fixture(scope="module")
+def trained(curated):
+    """The model `veille learn` trains on the curated archive (trained once for these tests)."""
+    db_path, _, _ = curated
+    return train(curated_examples(open_db(db_path)))
+
+
 def test_curated_examples_carry_the_curators_labels(curated):
     db_path, ids, _ = curated
     examples = curated_examples(open_db(db_path))
@@ -48,15 +56,17 @@ def test_curated_examples_carry_the_curators_labels(curated):
         assert {t for t in by_title[doc["title"]] if t[0] in ("themes", "dispositifs")} == expected
 
 
-def test_model_learns_tags_with_enough_examples_and_says_which_it_skips(curated):
+def test_model_learns_tags_with_enough_examples_and_says_which_it_skips(curated, trained):
     db_path, _, _ = curated
-    model = train(curated_examples(open_db(db_path)))
-    assert ("themes", "publics") in model.classifiers and ("dispositifs", "mission-locale") in model.classifiers
+    model = trained
+    assert set(model.classifiers) == {("themes", t) for t in THEMES} and model.nature_classifier
+    assert not any(facet == "dispositifs" for facet, _ in model.classifiers)  # the rules' (near perfect)
     assert all(count < 5 for count in model.skipped.values())
     publics = model.probabilities([("Aller vers les jeunes éloignés de l'emploi",
                                     "Les demandeurs d'emploi sont accompagnés par des référents.")])[0][("themes", "publics")]
     assert publics > 0.5
     assert train(curated_examples(open_db(db_path))[:10]) is None  # too few decisions
+    assert model.examples == len(DEVSET) and model.corpus == (starter_model().corpus if starter_model() else 0)
 
 
 def test_learn_then_retag_keeps_curator_decisions(curated):
@@ -105,19 +115,23 @@ def test_model_doubts_cancel_rules_but_never_the_curator(tmp_path):
     assert effective_tags(db, [item])[item] == {"themes": ["gouvernance", "rse"]}
 
 
-def test_saved_model_round_trip(curated, tmp_path):
+def test_saved_model_round_trip(curated, trained, tmp_path):
     db_path, _, _ = curated
-    model = train(curated_examples(open_db(db_path)))
-    save_model(model, tmp_path / "m.joblib")
-    loaded = load_model(tmp_path / "m.joblib")
+    model = trained
+    save_model(model, tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
     assert loaded.examples == model.examples and set(loaded.classifiers) == set(model.classifiers)
-    assert load_model(tmp_path / "none.joblib") is None
+    documents = [(doc["title"], doc["text"]) for doc in DEVSET[:5]]
+    for before, after in zip(model.probabilities(documents), loaded.probabilities(documents)):
+        assert all(abs(before[tag] - after[tag]) < 0.01 for tag in before)  # weights kept in half precision
+    assert load_model(tmp_path / "none.npz") is None
+    assert model_path(db_path).name == "veille.model.npz"
 
 
-def test_learned_nature_replaces_the_rules_one_and_items_keep_exactly_one(curated):
+def test_learned_nature_replaces_the_rules_one_and_items_keep_exactly_one(curated, trained):
     db_path, ids, taxonomy = curated
     db = open_db(db_path)
-    model = train(curated_examples(db))
+    model = trained
     assert model.nature_classifier is not None
     tag_items(db, taxonomy, everything=True, model=model)
     natures = effective_tags(db, ids.values())

@@ -6,6 +6,13 @@
   errors then showed that a lone date must not make an event (natures other than initiative ask for
   a score of 2).
 
+The shared corpus of real press articles (tests/press_corpus.py) is measured too, on both its parts:
+nature accuracy and precision/recall per nature, themes and dispositifs per tag, by the rules alone and
+by what ships (rules and starter model). Only aggregate figures of the blind part are printed (its
+errors are never looked at, so that nothing is tuned on it). Issue 14, blind part, before → after:
+nature accuracy 0.741 → 0.847 (shipped; rules alone 0.753), themes F1 0.691 → 0.749, dispositifs F1
+0.966 → 0.971.
+
 The thresholds are the levels reached: a regression makes the test fail.
 """
 
@@ -17,30 +24,35 @@ import pytest
 import yaml
 
 from pipeline.evaluation import Score
-from pipeline.topics import topic_matcher
 from tests.conftest import ROOT
+from tests.press_corpus import PRESS_MISSING, press_available, press_scores
 from config.loading import load_taxonomy
 from config.schema import DISPOSITIFS, THEMES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SETS = {name: yaml.safe_load((FIXTURES / f"{name}.yaml").read_text(encoding="utf-8"))
         for name in ("topics_devset", "topics_heldout", "topics_blind")}
-# nature accuracy, themes F1, dispositifs F1
-MINIMA = {"topics_devset": (0.91, 0.76, 0.99), "topics_heldout": (0.86, 0.69, 0.99),
-          "topics_blind": (0.72, 0.71, 0.99)}
+# Per set and way (the rules alone; what ships: the rules and the starter model, which never saw
+# these texts): nature accuracy, themes F1, dispositifs F1.
+MINIMA = {("topics_devset", "rules"): (0.93, 0.76, 0.99), ("topics_heldout", "rules"): (0.90, 0.69, 0.99),
+          ("topics_blind", "rules"): (0.77, 0.73, 0.99),
+          ("topics_devset", "shipped"): (0.92, 0.80, 0.99), ("topics_heldout", "shipped"): (0.84, 0.78, 0.99),
+          ("topics_blind", "shipped"): (0.80, 0.76, 0.99)}
 
 
-def evaluate(docs):
-    matcher = topic_matcher(load_taxonomy(ROOT / "config" / "taxonomy.yaml"))
+def evaluate(docs, way="rules"):
+    from pipeline.tagging import STARTER, tag_text
+
+    taxonomy = load_taxonomy(ROOT / "config" / "taxonomy.yaml")
     per_tag = {(facet, slug): Score() for facet, slugs in (("themes", THEMES), ("dispositifs", DISPOSITIFS))
                for slug in slugs}
     facets = {"themes": Score(), "dispositifs": Score()}
     natures_right = 0
     for doc in docs:
-        tags = matcher.tag(doc["title"], doc["text"])
-        natures_right += tags.nature == doc["expected"]["nature"]
+        tags = tag_text(taxonomy, doc["id"], doc["title"], doc["text"], model=STARTER if way == "shipped" else None).tags
+        natures_right += tags["nature"] == doc["expected"]["nature"]
         for facet in facets:
-            expected, found = set(doc["expected"][facet]), set(getattr(tags, facet))
+            expected, found = set(doc["expected"][facet]), set(tags[facet])
             facets[facet].add(expected, found)
             for slug in expected | found:
                 per_tag[(facet, slug)].add(expected & {slug}, found & {slug})
@@ -56,16 +68,42 @@ def test_sets_cover_every_slug():
     assert sum("TRAP" in d["case"] for d in docs) >= 10
 
 
-@pytest.mark.parametrize("name", SETS)
-def test_precision_and_recall_per_tag(name, capsys):
-    accuracy, facets, per_tag = evaluate(SETS[name])
+@pytest.mark.parametrize("name, way", MINIMA)
+def test_precision_and_recall_per_tag(name, way, capsys):
+    accuracy, facets, per_tag = evaluate(SETS[name], way)
     with capsys.disabled():
-        print(f"\n{name} ({len(SETS[name])} texts): nature accuracy {accuracy:.3f}")
+        print(f"\n{name} ({len(SETS[name])} texts), {way}: nature accuracy {accuracy:.3f}")
         for facet, score in facets.items():
             print(f"  {facet:<12} {score}")
         for (facet, slug), score in per_tag.items():
             print(f"    {facet[:5]} {slug:<22} {score}")
-    min_accuracy, min_themes, min_dispositifs = MINIMA[name]
+    min_accuracy, min_themes, min_dispositifs = MINIMA[(name, way)]
     assert accuracy >= min_accuracy
     assert facets["themes"].f1 >= min_themes
     assert facets["dispositifs"].f1 >= min_dispositifs
+
+
+# Real press (tests/press_corpus.py), per part and way (the rules alone; what ships: the rules and the
+# starter model, which learned the development part: there, a check against regressions only):
+# nature accuracy, themes F1, dispositifs F1.
+PRESS_MINIMA = {("dev", "rules"): (0.81, 0.69, 0.98), ("dev", "shipped"): (0.99, 0.93, 0.98),
+                ("blind", "rules"): (0.75, 0.69, 0.97), ("blind", "shipped"): (0.84, 0.74, 0.97)}
+
+
+@pytest.mark.skipif(not press_available(), reason=PRESS_MISSING)
+@pytest.mark.parametrize("split, way", PRESS_MINIMA)
+def test_press_corpus_nature_themes_dispositifs(split, way, capsys):
+    scores = press_scores(split, way)
+    with capsys.disabled():
+        print(f"\npress corpus, {split} part ({scores.documents} articles), {way}: "
+              f"nature accuracy {scores.nature_accuracy:.3f}")
+        for nature in ("politique", "initiative", "appel", "evenement", "etude"):
+            print(f"    nature {nature:<20} {scores.nature_score(nature)}")
+        for facet in ("themes", "dispositifs"):
+            print(f"  {facet:<12} {scores.facets[facet]}")
+        for (facet, slug), score in sorted(scores.per_tag.items()):
+            print(f"    {facet[:5]} {slug:<22} {score}")
+    min_accuracy, min_themes, min_dispositifs = PRESS_MINIMA[(split, way)]
+    assert scores.nature_accuracy >= min_accuracy
+    assert scores.facets["themes"].f1 >= min_themes
+    assert scores.facets["dispositifs"].f1 >= min_dispositifs

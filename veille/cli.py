@@ -56,7 +56,9 @@ def _progress():
                     transient=True, console=Console(stderr=True), disable=not sys.stderr.isatty())
 
 
-@click.group(cls=VeilleGroup)
+@click.group(cls=VeilleGroup, lazy_commands={
+    "curators": "veille.curators_cli:curators", "sources": "veille.sources_cli:sources",
+    "status": "veille.status:status", "backup": "veille.backup:backup", "restore": "veille.backup:restore"})
 @click.version_option(package_name="veille")
 def cli():
     """Veille: a curated news watch on employment and territorial development in Nouvelle-Aquitaine.
@@ -153,15 +155,16 @@ def format_runs(rows: list[dict]) -> str:
 def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     """Tag items not yet tagged: nature, themes, dispositifs, places.
 
-    Rules come from config/taxonomy.yaml and the gazetteer; once `veille learn` has trained a model
-    on the curator's decisions, its confident suggestions are added beside them (origin "model").
+    Rules come from config/taxonomy.yaml and the gazetteer; a linear model (the starter model shipped
+    in models/, until `veille learn` has trained the archive's own) decides the nature when the rules'
+    cues are weak and adds or doubts themes (origin "model").
     With --jsonl, tag documents from a file instead and write one JSON line per document.
 
     Only one tagging (or `veille learn`) at a time: while another runs, exit code 75 with who runs it.
 
     Example: veille tag --jsonl docs.jsonl --out tags.jsonl
     """
-    from pipeline.tagging import tag_document
+    from pipeline.tagging import tag_documents
 
     if explain_id is not None:
         _explain(config, db_path, explain_id)
@@ -169,23 +172,10 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
 
     gazetteer = _gazetteer(config)
     if jsonl_in:
-        for number, raw in enumerate(jsonl_in, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                click.echo(f"ligne {number} ignorée : texte qui n'est pas en UTF-8 (octet {e.start + 1})", err=True)
-                continue
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-                if not isinstance(doc, dict) or "id" not in doc:
-                    raise ValueError("objet avec un champ « id » attendu")
-            except ValueError as e:
-                click.echo(f"ligne {number} ignorée : {e}", err=True)
-                continue
-            result = tag_document(config.taxonomy, str(doc["id"]), str(doc.get("title") or ""),
-                                  str(doc.get("text") or ""), gazetteer)
+        from pipeline.learning import archive_or_starter_model
+
+        model = archive_or_starter_model(db_path or config.db_path)
+        for result in tag_documents(config.taxonomy, _jsonl_documents(jsonl_in), gazetteer, model):
             jsonl_out.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
     from veille.logs import log_event, setup_logging
@@ -194,6 +184,26 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     with job_lock(db_path or config.db_path, "tag", config.settings.tz):
         tagged = _tag_archive(config, db_path, everything, gazetteer)
     log_event("tag", items=tagged, all=everything)
+
+
+def _jsonl_documents(lines):
+    """(id, title, text) of each valid line of a JSONL file; the others reported on stderr."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            click.echo(f"ligne {number} ignorée : texte qui n'est pas en UTF-8 (octet {e.start + 1})", err=True)
+            continue
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            if not isinstance(doc, dict) or "id" not in doc:
+                raise ValueError("objet avec un champ « id » attendu")
+        except ValueError as e:
+            click.echo(f"ligne {number} ignorée : {e}", err=True)
+            continue
+        yield str(doc["id"]), str(doc.get("title") or ""), str(doc.get("text") or "")
 
 
 def _tag_archive(config, db_path, everything: bool, gazetteer) -> int:
@@ -224,8 +234,11 @@ def _tag_archive(config, db_path, everything: bool, gazetteer) -> int:
     return report.items
 
 
+DECIDED = {"rules": "les règles", "model": "le modèle", "curator": "la chargée de mission"}
+
+
 def _explain(config, db_path, item_id: int) -> None:
-    from pipeline.learning import load_model, model_path
+    from pipeline.learning import archive_or_starter_model
     from pipeline.tagging import explain
 
     db = _archive(config, db_path)
@@ -245,14 +258,17 @@ def _explain(config, db_path, item_id: int) -> None:
             who += f" {row['curator']}" if row["curator"] else " (nom inconnu)"
             who += f" le {french_moment(row['at'], config.settings.tz)}" if row["at"] else ""
         click.echo(f"  {row['facet']} = {row['value']} : {verb} par {who}{score}{state}")
+        if row.get("decided_by"):
+            click.echo(f"      nature décidée par {DECIDED[row['decided_by']]}")
         for proof in row["evidence"][:5]:
             if "match" in proof:
                 click.echo(f"      « {proof['match']} » (position {proof['start']})")
             elif "probability" in proof:
-                click.echo(f"      probabilité {proof['probability']:.2f}")
-    model = load_model(model_path(db_path or config.db_path))
+                words = f" ; mots : {', '.join(proof['words'])}" if proof.get("words") else ""
+                click.echo(f"      probabilité {proof['probability']:.2f} ({proof.get('model', 'modèle')}){words}")
+    model = archive_or_starter_model(db_path or config.db_path)
     if model is not None:
-        (probabilities,) = model.probabilities([(item[0] or "", item[1] or "")])
+        (probabilities,) = model.probabilities([(item[0] or "", item[1] or "")], taxonomy=config.taxonomy)
         likely = sorted(((p, tag) for tag, p in probabilities.items() if p >= 0.3), reverse=True)
         click.echo("  Le modèle appris estime : " + (", ".join(f"{f}:{v} {p:.2f}" for p, (f, v) in likely) or "rien"))
 
@@ -267,10 +283,11 @@ class NothingToLearn(VeilleError):
 @with_config
 @db_option
 def learn(config, db_path):
-    """Train the per-tag classifier on the curator's decisions (themes and dispositifs).
+    """Train the nature and theme model on the curator's decisions and the starter corpus.
 
-    The training set is every item the curator has touched, with its effective tags. The model is
-    saved beside the archive (veille.model.joblib); `veille tag` then adds its confident suggestions.
+    The training set is every item the curator has touched, with its effective tags (weighing 3×),
+    and the shipped starter model's corpus features. The model is saved beside the archive
+    (veille.model.npz); `veille tag` then uses it instead of the starter model.
     With fewer than 20 curated items nothing is trained: exit code 3 (not an error of the schedule).
     """
     from pipeline.learning import curated_examples, describe, model_path, save_model, train
@@ -281,7 +298,7 @@ def learn(config, db_path):
     setup_logging(config)
     with job_lock(db_path or config.db_path, "tag", config.settings.tz):
         examples = curated_examples(db)
-        model = train(examples)
+        model = train(examples, config.taxonomy)
         if model is None:
             raise NothingToLearn(f"{len(examples)} article(s) validé(s) seulement : il en faut au moins 20 pour "
                                  "apprendre ; rien n'a changé")
@@ -781,17 +798,3 @@ def demo(out_dir, site_dir, config_dir):
     from veille.demo import run_demo
 
     run_demo(out_dir, site_dir, config_dir, echo=click.echo)
-
-
-def _register_groups() -> None:
-    """Commands that live in modules of their own."""
-    from veille.backup import backup, restore
-    from veille.curators_cli import curators
-    from veille.sources_cli import sources
-    from veille.status import status
-
-    for command in (curators, sources, status, backup, restore):
-        cli.add_command(command)
-
-
-_register_groups()

@@ -1,0 +1,61 @@
+"""pipeline/folding.py's fast path (text through Latin-1 bytes) gives exactly what its reference,
+str.translate over the folding tables (`_slow_fold`, `_slow_words`), gives."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pipeline import folding
+
+
+class text:  # the reference: what the fast path must equal
+    @staticmethod
+    def fold(value: str) -> str:
+        return folding._slow_fold(value)
+
+    @staticmethod
+    def match_text(value: str) -> str:
+        return f" {folding._slow_words(value)} "
+
+    @staticmethod
+    def word_key(words: str, prefix: bool = False) -> str:
+        key = " " + " ".join(folding._slow_words(folding._slow_fold(words)).split())
+        return key if prefix else key + " "
+
+SAMPLES = [
+    "",
+    "Forum à Mont-de-Marsan le 12 mars",
+    "L’œuvre de l’ŒIL – « cœur » … 12 € “citée” • ‘a’ ʼb‐c‑d‒e―f\u202fg\u2009h\u200bi",
+    "Ärger in Łódź, İstanbul, Þórshöfn, Straße, ﬁn, ½, µ, Æsir, æ",
+    "Texte avec un contrôle \x85 et … et œ",  # a C1 control character of its own beside stand-ins
+    "Émoji 😀 et \U0001F600 et \u2100 \uffff",
+    "x" * 100 + "é" + "’" * 3 + "\x9c" + "œ",
+    "A" * 63 + "É",  # just under SHORT
+    "Tab\tnew\nline\rnbsp\u00a0",
+]
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_same_results_as_the_reference(sample):
+    for value in (sample, sample * 3):
+        assert folding.fold(value) == text.fold(value)
+        assert folding.match_text(value) == text.match_text(value)
+        assert len(folding.fold(value)) == len(value)
+        assert folding.word_key(value) == text.word_key(value)
+        assert folding.word_key(value, prefix=True) == text.word_key(value, prefix=True)
+
+
+def test_same_results_on_random_texts_and_every_character():
+    rng = random.Random(14)
+    alphabet = [chr(c) for c in range(0x2200)] + ["😀", "œ", "Œ", "…", "’", "–"] * 50 + list("aéè ,.'") * 200
+    for _ in range(3000):
+        sample = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 150)))
+        assert folding.fold(sample) == text.fold(sample), repr(sample)
+        assert folding.match_text(sample) == text.match_text(sample), repr(sample)
+    long_prefix = "Un texte assez long pour le chemin rapide, avec des accents : é à ç. " * 2
+    for code in [*range(0x2200), *range(0x2200, 0x30000, 97)]:
+        sample = long_prefix + chr(code) + " œ…"
+        assert folding.fold(sample) == text.fold(sample), hex(code)
+        assert folding.match_text(sample) == text.match_text(sample), hex(code)
