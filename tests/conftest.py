@@ -60,6 +60,24 @@ def run_veille(*args: str, check: bool = True, timeout: float = 120, env: dict |
     return result
 
 
+def hold_job_lock(db_path, kind: str, command: str | None = None) -> subprocess.Popen:
+    """Another process holding the job lock of `kind` (veille/locks.py), as a crawl, a tagging or a
+    send would; the caller kills it."""
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import time
+        from zoneinfo import ZoneInfo
+        from veille.locks import job_lock
+        with job_lock({str(db_path)!r}, {kind!r}, ZoneInfo("Europe/Paris"), command={command or f"veille {kind} (test)"!r}):
+            print("held", flush=True)
+            time.sleep(60)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
 def free_port() -> int:
     """A free TCP port on loopback, for a server started by a test."""
     import socket

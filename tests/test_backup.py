@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import yaml
 
 from pipeline.backups import MANIFEST, list_backups
 from pipeline.learning import model_path
-from tests.conftest import ROOT, run_veille, write_sources
+from tests.conftest import ROOT, hold_job_lock, run_veille, write_sources
 from veille.locks import BUSY_EXIT_CODE
 
 
@@ -70,21 +69,6 @@ def answering(answer: str, *args: str):
     """The real CLI in a subprocess, `answer` on its standard input (run_veille gives it none)."""
     return subprocess.run([sys.executable, "-m", "veille", *args], input=answer, capture_output=True, text=True,
                           timeout=120, cwd=ROOT, env=dict(os.environ))
-
-
-def hold(db_path: Path, kind: str) -> subprocess.Popen:
-    """Another process holding the job lock of `kind` (as a crawl, a tagging or a send would)."""
-    code = textwrap.dedent(f"""
-        import time
-        from zoneinfo import ZoneInfo
-        from veille.locks import job_lock
-        with job_lock({str(db_path)!r}, {kind!r}, ZoneInfo("Europe/Paris"), command="veille {kind} (test)"):
-            print("held", flush=True)
-            time.sleep(60)
-    """)
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "held"
-    return process
 
 
 @pytest.fixture
@@ -331,7 +315,7 @@ def test_restore_is_refused_while_a_crawl_a_tagging_or_a_send_runs(config_dir, a
     for kind, holder_says in (("crawl", "Une collecte est déjà en cours (veille crawl (test), processus "),
                               ("tag", "Un étiquetage ou un apprentissage est déjà en cours (veille tag (test)"),
                               ("send", "Un envoi du bulletin est déjà en cours (veille send (test)")):
-        holder = hold(archive, kind)
+        holder = hold_job_lock(archive, kind)
         try:
             result = run_veille("restore", str(folder), "--yes", "--config", str(config_dir), check=False)
         finally:

@@ -5,33 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import ROOT, run_veille, write_sources
+from tests.conftest import hold_job_lock, run_veille, write_sources
 from veille.locks import BUSY_EXIT_CODE, JobBusy, holder, job_lock, lock_path
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def hold(db_path, kind: str) -> subprocess.Popen:
-    """Another process that takes the lock of `kind`, says so, then sleeps."""
-    code = textwrap.dedent(f"""
-        import sys, time
-        from zoneinfo import ZoneInfo
-        from veille.locks import job_lock
-        with job_lock({str(db_path)!r}, {kind!r}, ZoneInfo("Europe/Paris"), command="veille crawl (test)"):
-            print("held", flush=True)
-            time.sleep(60)
-    """)
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "held"
-    return process
 
 
 @pytest.fixture
@@ -43,7 +25,7 @@ def archive(config_dir, mockserver):
 
 def test_a_second_crawl_is_refused_at_once_with_who_holds_the_lock(config_dir, archive):
     db_path = archive
-    holder_process = hold(db_path, "crawl")
+    holder_process = hold_job_lock(db_path, "crawl")
     try:
         started = time.monotonic()
         result = run_veille("crawl", "--config", str(config_dir), check=False)
@@ -63,7 +45,7 @@ def test_a_second_crawl_is_refused_at_once_with_who_holds_the_lock(config_dir, a
 def test_a_killed_holder_leaves_no_lock_that_blocks(config_dir, archive, tmp_path):
     db_path = archive
     for kind in ("crawl", "tag", "send"):
-        process = hold(db_path, kind)
+        process = hold_job_lock(db_path, kind)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         assert holder(db_path, kind) is not None  # its note is left behind…
