@@ -13,11 +13,15 @@ A file of its own, beside the archive, never served and never part of the news:
 - `alerts`: one row per problem the mission officer was told about (`key` such as
   `source-failing:cd33`), when it was opened and notified, and when it was resolved (the
   « rétabli » message) — an open row stops a second alert for the same problem;
+- `repair_proposals`: for each source that broke (crawlers.discovery.repair_reason), what discovery
+  proposed to mend it, when, or why it found nothing: written after a crawl (veille/repairs.py) so that
+  `veille status` and `veille sources` show it without fetching anything;
 - `apscheduler_jobs`: APScheduler's persistent job store (its own schema, through SQLAlchemy).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +58,13 @@ def m001_tables(db: sqlite_utils.Database) -> None:
 def m002_job_runs_scheduled_at(db: sqlite_utils.Database) -> None:
     # When the run was due: with `started_at`, how late a catch-up came.
     db["job_runs"].add_column("scheduled_at", str)
+
+
+@migrations()
+def m003_repair_proposals(db: sqlite_utils.Database) -> None:
+    db["repair_proposals"].create(
+        {"source_id": str, "reason": str, "candidate": str, "error": str, "proposed_at": str},
+        pk="source_id", not_null={"reason", "proposed_at"})
 
 
 def open_operations_db(path: Path | str) -> sqlite_utils.Database:
@@ -113,3 +124,33 @@ def last_runs(db: sqlite_utils.Database) -> dict[str, JobRun]:
         runs[row["job"]] = JobRun(row["id"], row["job"], row["trigger"], row["started_at"], row["finished_at"],
                                   row["status"], row["exit_code"], row["output"], row.get("scheduled_at"))
     return runs
+
+
+def save_repair_proposal(db: sqlite_utils.Database, source_id: str, reason: str, candidate: dict | None,
+                         error: str | None = None) -> None:
+    """What discovery proposes for a broken source (`candidate`: as `veille sources discover --json`
+    prints it), or None with the `error` that stopped it / None when it found nothing new."""
+    db["repair_proposals"].upsert(
+        {"source_id": source_id, "reason": reason, "error": error, "proposed_at": utcnow(),
+         "candidate": json.dumps(candidate, ensure_ascii=False) if candidate is not None else None},
+        pk="source_id")
+
+
+def forget_repair_proposals(db: sqlite_utils.Database, keep: set[str] | None = None,
+                            source_id: str | None = None) -> None:
+    """Drop the proposal of `source_id` (mended), or those of every source not in `keep` (working again)."""
+    if source_id is not None:
+        db.execute("DELETE FROM repair_proposals WHERE source_id = ?", [source_id])
+    if keep is not None:
+        for (stale,) in db.execute("SELECT source_id FROM repair_proposals").fetchall():
+            if stale not in keep:
+                db.execute("DELETE FROM repair_proposals WHERE source_id = ?", [stale])
+
+
+def repair_proposals(db: sqlite_utils.Database) -> dict[str, dict]:
+    """source id -> {"reason", "candidate" (dict or None), "error", "proposed_at"}; {} in a database
+    older than the table (read-only readers such as `veille status` do not migrate)."""
+    if not db["repair_proposals"].exists():
+        return {}
+    return {row["source_id"]: {**row, "candidate": json.loads(row["candidate"]) if row["candidate"] else None}
+            for row in db.execute_returning_dicts("SELECT * FROM repair_proposals")}

@@ -546,13 +546,18 @@ def test_redesigned_listing_detected_and_repaired(sites, config_dir):
     assert health["ancienne"]["repair"] is None
     assert "sélecteur" in health["ville-liste"]["repair"]
     assert health["ville-liste"]["proposal"]["links"] == "ul.liste-actus a"
+    # The proposal is kept: listed again without fetching, and shown by `veille status` (exit 1: a
+    # source failing) with the candidate and the command that applies it.
     text = invoke("sources", "--config", str(config_dir)).output
     assert "à réparer" in text and "veille sources repair ville-liste" in text
-    # `veille status` says so too (exit 1: a source failing), with what to run.
+    assert f"proposition de réparation (20" in text and f"[html] {base}/actualites/" in text
     status = invoke("status", "--json", "--config", str(config_dir))
     failing = {f["id"]: f for f in json.loads(status.output)["sources"]["failing"]}
     assert "sélecteur" in failing["ville-liste"]["repair"]
-    assert "veille sources repair ville-liste" in invoke("status", "--config", str(config_dir)).output
+    assert failing["ville-liste"]["proposal"]["candidate"]["links"] == "ul.liste-actus a"
+    status_text = invoke("status", "--config", str(config_dir)).output
+    assert "Proposition de réparation : [html]" in status_text and "« ul.liste-actus a »" in status_text
+    assert "veille sources repair ville-liste" in status_text
 
     declined = CliRunner().invoke(__import__("veille.cli", fromlist=["cli"]).cli,
                                   ["sources", "repair", "ville-liste", "--config", str(config_dir)], input="n\n")
@@ -589,8 +594,48 @@ def test_feed_answering_404_detected_and_repaired(sites, config_dir):
     db.close()
     text = invoke("sources", "--propose", "--config", str(config_dir)).output
     assert "à réparer : l'adresse ne répond plus" in text
-    assert f"proposition de réparation : rss {base}/actualites/flux.xml" in text
+    assert f"proposition de réparation (20" in text and f"[rss] {base}/actualites/flux.xml" in text
     assert invoke("sources", "repair", "tete", "--yes", "--config", str(config_dir)).exit_code == 0
+    # Mended: its proposal is forgotten.
+    from pipeline.operations import open_operations_db, repair_proposals
+    assert repair_proposals(open_operations_db(config_dir.parent / "data" / "operations.db")) == {}
     from config.loading import load_sources
     fixed = load_sources(path)[-1]
     assert (fixed.type, fixed.url, fixed.topical, fixed.name) == ("rss", f"{base}/actualites/flux.xml", True, "Ville de Tête")
+
+
+def test_crawl_looks_for_a_repair_once(sites, config_dir):
+    """A real crawl of a listing whose selector broke: the crawl itself runs discovery on the site and
+    keeps the proposal, which `veille status` shows without fetching; the next crawl the same day does
+    not explore the site again."""
+    from pipeline.archive import open_db
+    from pipeline.operations import open_operations_db, repair_proposals
+
+    base = sites["listing"][0]
+    (config_dir / "sources.yaml").write_text(f"""sources:
+  - id: ville-liste
+    name: "Ville de Liste"
+    type: html
+    url: {base}/actualites/
+    links: "div.ancienne-liste h2 a"
+""", encoding="utf-8")
+    db = open_db(config_dir.parent / "data" / "veille.db")
+    db["source_runs"].insert({"crawl_id": "c1", "source_id": "ville-liste", "started_at": "2026-11-20T10:00:00+00:00",
+                              "status": "ok", "items_seen": 9, "items_new": 9})
+    db.close()
+    crawled = invoke("crawl", "--config", str(config_dir))
+    assert crawled.exit_code == 0, crawled.output
+    assert "ville-liste à réparer" in crawled.output and "ul.liste-actus a" in crawled.output
+    ops_path = config_dir.parent / "data" / "operations.db"
+    stored = repair_proposals(open_operations_db(ops_path))["ville-liste"]
+    assert stored["candidate"]["links"] == "ul.liste-actus a" and "sélecteur" in stored["reason"]
+    assert "Proposition de réparation : [html]" in invoke("status", "--config", str(config_dir)).output
+    # What the next crawl of the day does after collecting (Scrapy's reactor runs once a process).
+    from config.loading import load_config, load_sources
+    from veille.repairs import refresh_repair_proposals
+
+    config, explored = load_config(config_dir), []
+    refresh_repair_proposals(config, open_db(config.db_path), open_operations_db(ops_path),
+                             load_sources(config.sources_file), on_proposal=lambda *a: explored.append(a))
+    assert explored == []
+    assert repair_proposals(open_operations_db(ops_path))["ville-liste"]["proposed_at"] == stored["proposed_at"]

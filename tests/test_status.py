@@ -165,7 +165,7 @@ def test_a_source_failing_n_crawls_in_a_row(mockserver, config_dir):
     (failing,) = report["sources"]["failing"]
     assert failing | {"since": None, "last_error": None} == {
         "id": "erreur-500", "name": "Serveur en panne", "failed_in_row": 1, "since": None, "last_error": None,
-        "repair": None}  # a server error is not mended by discovery
+        "repair": None, "proposal": None}  # a server error is not mended by discovery
     assert "500" in failing["last_error"] and failing["since"]
     assert report["last_crawl"]["sources"] == 2 and report["last_crawl"]["sources_failed"] == 1
     assert report["scheduler"]["set_up"] is False  # crawls by hand: no job is late

@@ -117,7 +117,25 @@ def crawl(config, db_path, sources_file, only):
 
         db = _archive(config, db_path)
         refresh_missing(db, _labels(config))
+        _propose_repairs(config, db, sources)
         db.close()
+
+
+def _propose_repairs(config, db, sources) -> None:
+    """Discovery on the sites of the sources that broke (a few a crawl, once a day each): the
+    « proposition de réparation » that `veille status` and `veille sources` then show."""
+    from pipeline.operations import open_operations_db
+    from veille.repairs import describe_candidate, refresh_repair_proposals
+
+    def told(source, reason, candidate, error):
+        click.echo(f"{source.id} à réparer ({reason}) — proposition de réparation : "
+                   f"{describe_candidate(candidate, error)}" + (f" ; veille sources repair {source.id}" if candidate else ""))
+
+    ops = open_sqlite(open_operations_db, config.operations_db_path)
+    try:
+        refresh_repair_proposals(config, db, ops, sources, on_proposal=told)
+    finally:
+        ops.close()
 
 
 def format_runs(rows: list[dict]) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from veille.cli_support import config_option, db_option, open_sqlite, with_config
+from veille.repairs import discovery
 
 
 @click.group(invoke_without_command=True)
@@ -17,12 +18,14 @@ from veille.cli_support import config_option, db_option, open_sqlite, with_confi
               help="Sources file [default: CONFIG/sources.yaml].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
 @click.option("--propose", is_flag=True,
-              help="For each source to mend, run discovery and show the proposed repair (fetches the sites).")
+              help="Run discovery now for every source to mend (fetches their sites) and keep its proposal; "
+                   "without it, the proposals found after the last crawls are shown.")
 @click.pass_context
 def sources(ctx, config_dir, db_path, sources_file, as_json, propose):
     """Every source with its health: last success, last error, items per week, silent or failing;
     a source that used to work and broke (selector that no longer matches, feed answering 404) is
-    flagged « à réparer », with `--propose` the repair discovery proposes.
+    flagged « à réparer » with the repair discovery proposes (looked for after each crawl, at most
+    once a day per source; `--propose` looks again now).
 
     Subcommands: discover, check, add, repair (each with its own --config).
 
@@ -36,18 +39,23 @@ def sources(ctx, config_dir, db_path, sources_file, as_json, propose):
     from crawlers.discovery import repair_reason
     from pipeline.archive import open_db
     from pipeline.health import source_health
+    from pipeline.operations import open_operations_db, repair_proposals
+    from veille.repairs import describe_candidate, refresh_repair_proposals
 
     config = load_config(config_dir)
     all_sources = load_sources(sources_file or config.sources_file)
     archive = open_sqlite(open_db, db_path or config.db_path)
-    health = source_health(archive, all_sources)
-    by_id = {s.id: s for s in all_sources}
-    for h in health:
+    ops = open_sqlite(open_operations_db, config.operations_db_path)
+    if propose:
+        proposals = refresh_repair_proposals(config, archive, ops, all_sources, limit=None, force=True)
+    else:
+        proposals = repair_proposals(ops)
+    for h in source_health(archive, all_sources):
         reason = repair_reason(h)
-        repair = _repair_proposal(config, by_id[h.id]) if reason and propose else None
+        stored = proposals.get(h.id) if reason else None
         if as_json:
-            click.echo(json.dumps({**asdict(h), "repair": reason, **({"proposal": repair} if propose and reason else {})},
-                                  ensure_ascii=False))
+            extra = {"proposal": stored["candidate"], "proposed_at": stored["proposed_at"]} if stored else {}
+            click.echo(json.dumps({**asdict(h), "repair": reason, **extra}, ensure_ascii=False))
             continue
         click.echo(f"{h.id}  [{h.state}]  {h.type}  {h.items_per_week}/sem.  "
                    f"dernier succès : {h.last_success_at or '—'}  dernier article : {h.last_item_at or '—'}")
@@ -55,40 +63,12 @@ def sources(ctx, config_dir, db_path, sources_file, as_json, propose):
             click.echo(f"    dernière erreur ({h.last_error_at}) : {h.last_error}")
         if reason:
             click.echo(f"    à réparer : {reason} — veille sources repair {h.id}")
-            if repair:
-                click.echo(f"    proposition de réparation : {repair.get('type')} {repair.get('url')}"
-                           + (f"  liens : {repair['links']}" if repair.get("links") else "")
-                           + (f"  ({repair['items']} articles)" if "items" in repair else ""))
-            elif propose:
-                click.echo("    proposition de réparation : aucune (la découverte ne trouve rien d'utilisable)")
-
-
-def _repair_proposal(config, source) -> dict | None:
-    """What discovery proposes now for a broken source (as `discover --json` prints it), or None."""
-    from crawlers.discovery import DiscoveryError, proposal, repair_start
-
-    try:
-        result = _discovery(config, repair_start(source))
-    except DiscoveryError:
-        return None
-    candidate = proposal(source, result)
-    return candidate.as_json(source.id, source.name) if candidate else None
-
-
-def _discovery(config, url: str):
-    """Run discovery on `url` with the crawl's politeness settings (DiscoveryError if unusable)."""
-    from crawlers.discovery import DiscoveryError, Fetcher, Judge, discover
-    from pipeline.places import load_gazetteer
-    from pipeline.urls import is_web_url
-
-    if not is_web_url(url):
-        raise DiscoveryError(f"« {url} » n'est pas une adresse http(s) complète. Rien n'a été écrit.")
-    fetcher = Fetcher.from_settings(config.settings.crawl, url)
-    try:
-        judge = Judge(config.taxonomy, load_gazetteer(config.gazetteer_path))
-        return discover(url, fetcher, judge, tz=config.settings.tz)
-    finally:
-        fetcher.close()
+            if stored:
+                click.echo(f"    proposition de réparation ({stored['proposed_at'][:10]}) : "
+                           f"{describe_candidate(stored['candidate'], stored['error'])}")
+            else:
+                click.echo("    proposition de réparation : pas encore cherchée (après la prochaine collecte, "
+                           "ou veille sources --propose)")
 
 
 @sources.command()
@@ -103,7 +83,7 @@ def discover(config, url, as_json):
 
     Example: veille sources discover https://www.example.fr/actualites/ --json
     """
-    result = _discovery(config, url)
+    result = discovery(config, url)
     if as_json:
         for c in result.candidates:
             click.echo(json.dumps(c.as_json(result.source_id, result.site_name), ensure_ascii=False))
@@ -201,7 +181,7 @@ def add(config, url, source_id, name, source_type, sources_file):
     from crawlers.discovery import DiscoveryError, entry_yaml
     from crawlers.source_entries import add_source
 
-    result = _discovery(config, url)
+    result = discovery(config, url)
     candidates = [c for c in result.candidates if not source_type or c.type == source_type]
     if not candidates:
         raise DiscoveryError(f"{result.url} : aucune source de type {source_type} utilisable "
@@ -234,7 +214,7 @@ def repair(config, source_id, yes, sources_file):
     source = next((s for s in load_sources(path) if s.id == source_id), None)
     if source is None:
         raise VeilleError(f"source inconnue : « {source_id} »")
-    result = _discovery(config, repair_start(source))
+    result = discovery(config, repair_start(source))
     candidate = proposal(source, result)
     if candidate is None:
         click.echo(f"{source_id} : la découverte ne propose rien d'autre que l'entrée actuelle ; rien n'a été changé.")
@@ -251,4 +231,9 @@ def repair(config, source_id, yes, sources_file):
         click.echo("Rien n'a été changé.")
         return
     replace_source(path, source_id, changes, drop)
+    from pipeline.operations import forget_repair_proposals, open_operations_db
+
+    ops = open_sqlite(open_operations_db, config.operations_db_path)
+    forget_repair_proposals(ops, source_id=source_id)
+    ops.close()
     click.echo(f"{source_id} réparée dans {path}.")

@@ -87,6 +87,7 @@ class SourceState:
     last_item_at: str | None
     items_per_week: float
     repair: str | None = None  # why it needs mending (crawlers.discovery.repair_reason): `veille sources repair`
+    proposal: dict | None = None  # what discovery proposed for it after a crawl (veille/repairs.py), if looked for
 
 
 @dataclass
@@ -125,7 +126,8 @@ class Status:
                 "enabled": sum(1 for s in self.sources if s.state != DISABLED),
                 "failing_runs": self.failing_runs,
                 "failing": [{"id": s.id, "name": s.name, "failed_in_row": s.failed_in_row, "since": s.failing_since,
-                             "last_error": s.last_error, "repair": s.repair} for s in failing],
+                             "last_error": s.last_error, "repair": s.repair,
+                             "proposal": s.proposal} for s in failing],
                 "silent": [{"id": s.id, "name": s.name, "last_item_at": s.last_item_at,
                             "items_per_week": s.items_per_week} for s in silent],
             },
@@ -267,10 +269,13 @@ def _outcome(ops: sqlite_utils.Database, job: JobState) -> None:
             job.failing_since = row["started_at"]
 
 
-def _sources(archive: sqlite_utils.Database, sources, now: datetime) -> list[SourceState]:
+def _sources(archive: sqlite_utils.Database, sources, now: datetime,
+             ops: sqlite_utils.Database | None) -> list[SourceState]:
     from crawlers.discovery import repair_reason
     from pipeline.health import source_health
+    from pipeline.operations import repair_proposals
 
+    proposals = repair_proposals(ops) if ops is not None else {}
     states = []
     for health in source_health(archive, sources, now):
         failed, since = 0, None
@@ -281,7 +286,8 @@ def _sources(archive: sqlite_utils.Database, sources, now: datetime) -> list[Sou
                 "AND status = 'ok'), '')", [health.id, health.id]).fetchone()
         states.append(SourceState(health.id, health.name, health.state, failed, since, health.last_error,
                                   health.last_success_at, health.last_item_at, health.items_per_week,
-                                  repair_reason(health)))
+                                  (reason := repair_reason(health)),
+                                  proposals.get(health.id) if reason else None))
     return states
 
 
@@ -397,7 +403,7 @@ def gather_status(config: Config, db_path: Path | str | None = None, subscribers
         status = Status(
             generated_at=_iso(now), archive=str(archive_path), scheduler_set_up=set_up, jobs=jobs,
             last_crawl=_last_crawl(archive) if archive is not None else None,
-            sources=_sources(archive, sources, now) if archive is not None else [],
+            sources=_sources(archive, sources, now, ops) if archive is not None else [],
             failing_runs=config.settings.alerts.failing_runs,
             last_bulletin=_last_bulletin(archive, subscribers) if archive is not None else None,
             next_bulletin=_next_bulletin(config, archive, subscribers, now) if archive is not None else None,
@@ -427,6 +433,19 @@ def current_problems(config: Config, db_path=None, subscribers_db_path=None, ope
 # ----------------------------------------------------------------- problems
 
 
+def _proposal_sentence(source: SourceState) -> str:
+    """The repair discovery proposed for a broken source, and the command that applies it."""
+    from veille.repairs import describe_candidate
+
+    if source.proposal is None:
+        return ("Proposition de réparation : pas encore cherchée (après la prochaine collecte, ou veille sources "
+                f"--propose) ; puis veille sources repair {source.id}.")
+    found = source.proposal["candidate"]
+    return (f"Proposition de réparation : {describe_candidate(found, source.proposal['error'])}"
+            + (f" — appliquez-la avec veille sources repair {source.id}." if found else
+               " — vérifiez le site à la main (veille sources discover ADRESSE)."))
+
+
 def find_problems(status: Status, tz: tzinfo) -> list[Problem]:
     """The one place that decides what needs attention, in a stable order: sources, the last send,
     the jobs."""
@@ -438,8 +457,7 @@ def find_problems(status: Status, tz: tzinfo) -> list[Problem]:
                 subject=f"La source « {source.name} » ({source.id}) échoue depuis {source.failed_in_row} collectes",
                 detail=(f"Dernière erreur : {source.last_error or 'inconnue'}. Dernier succès : "
                         f"{_long(source.last_success_at, tz) if source.last_success_at else 'jamais'}."),
-                action=(f"{source.repair.capitalize()} : voyez la proposition de réparation (veille sources "
-                        f"--propose) et appliquez-la (veille sources repair {source.id})." if source.repair else
+                action=(f"{source.repair.capitalize()}. {_proposal_sentence(source)}" if source.repair else
                         f"Vérifiez l'adresse de la source dans sources.yaml (veille sources, veille crawl --only "
                         f"{source.id}) ; désactivez-la (enabled: false) si le site a disparu."),
                 since=source.failing_since))
@@ -574,8 +592,8 @@ def format_status(status: Status, tz: tzinfo) -> str:
         lines.append(f"  en échec     {source.id} : {source.failed_in_row} collecte(s) de suite depuis le "
                      f"{_long(source.failing_since, tz)} — {source.last_error or 'erreur inconnue'}")
         if source.repair:
-            lines.append(f"               à réparer : {source.repair} — veille sources --propose, puis "
-                         f"veille sources repair {source.id}")
+            lines.append(f"               à réparer : {source.repair}")
+            lines.append(f"               {_proposal_sentence(source)}")
     for source in silent:
         last = _long(source.last_item_at, tz) if source.last_item_at else "jamais"
         lines.append(f"  silencieuse  {source.id} : dernier article {last} ({source.items_per_week}/sem. d'habitude)")
@@ -660,7 +678,8 @@ def status(config, db_path, subscribers_db_path, operations_db_path, sources_fil
     last_crawl {id, started_at, finished_at, sources, sources_failed, items_new, requests} | null,
     sources {enabled, failing_runs, failing [{id, name, failed_in_row, since, last_error}],
       silent [{id, name, last_item_at, items_per_week}]} (failing entries also have `repair`: why the
-      source needs mending, or null),
+      source needs mending, or null, and `proposal`: {reason, candidate, error, proposed_at}, what
+      discovery proposed after a crawl — candidate as `veille sources discover --json` — or null),
     last_bulletin {week, approved_by, approved_at, sent, failed, deferred, last_send_at,
       failures_to_handle [{email, error, updated_at}]} | null,
     next_bulletin {week, items_in, require_approval, approved, approved_by, approved_at, changed,
