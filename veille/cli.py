@@ -58,7 +58,8 @@ def _progress():
 
 @click.group(cls=VeilleGroup, lazy_commands={
     "curators": "veille.curators_cli:curators", "sources": "veille.sources_cli:sources",
-    "status": "veille.status:status", "backup": "veille.backup:backup", "restore": "veille.backup:restore"})
+    "status": "veille.status:status", "backup": "veille.backup:backup", "restore": "veille.backup:restore",
+    "actors": "veille.actors_cli:actors"})
 @click.version_option(package_name="veille")
 def cli():
     """Veille: a curated news watch on employment and territorial development in Nouvelle-Aquitaine.
@@ -125,7 +126,10 @@ def _propose_repairs(config, db, sources) -> None:
     """Discovery on the sites of the sources that broke (a few a crawl, once a day each): the
     « proposition de réparation » that `veille status` and `veille sources` then show."""
     from pipeline.operations import open_operations_db
-    from veille.repairs import describe_candidate, refresh_repair_proposals
+    from veille.repairs import broken_sources, describe_candidate, refresh_repair_proposals
+
+    if not Path(config.operations_db_path).exists() and not broken_sources(db, sources):
+        return  # nothing to mend, nothing to forget: no operations database created by hand crawls
 
     def told(source, reason, candidate, error):
         click.echo(f"{source.id} à réparer ({reason}) — proposition de réparation : "
