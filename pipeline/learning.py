@@ -14,8 +14,10 @@ What the model decides, beside the rules (pipeline/tagging.py stores it with ori
 the curator sees it and can overrule it): the nature, when its most likely kind differs from the
 rules' one with a probability of at least NATURE_ACCEPT (STRONG_ACCEPT against a rules' nature of
 STRONG_RULES); the themes, adding one the rules saw but found too weak from ACCEPT (in a text of
-MIN_WORDS words it knows) and doubting one of theirs below VETO. Dispositifs stay with the rules (near perfect). The thresholds were chosen by cross-validation
-on the corpus's development part, with the project's own labelled sets as a second check.
+MIN_WORDS words it knows) and doubting one of theirs below VETO (not one the rules scored
+STRONG_THEME). Dispositifs stay with the rules (near perfect). The thresholds were chosen by
+cross-validation on the corpus's development part (scripts/evaluate_press.py --cv 5), with the
+project's own labelled sets as a second check.
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ MIN_EXAMPLES = 20       # curated items before `veille learn` trains the archive
 CURATOR_WEIGHT = 3.0    # a curated item weighs as much as three articles of the starter corpus
 ACCEPT = 0.4            # the model adds a theme the rules saw but found too weak from this probability,
 MIN_WORDS = 10          # in a text of at least this many words it knows;
-VETO = 0.2              # below this probability, the model doubts a theme the rules gave
+VETO = 0.3              # below this probability, the model doubts a theme the rules gave…
+STRONG_THEME = 8.0      # …unless the rules' score of it is this high (cues in the title and the body)
 NATURE_ACCEPT = 0.5     # the learned nature replaces the rules' one from this probability…
 STRONG_RULES = 6.0      # …unless the rules' nature has this score (a cue in the title and more):
 STRONG_ACCEPT = 0.6     # then the model needs this probability
 JUDGED_FACETS = ("themes",)
-# Chosen by cross-validation on the corpus's development part (scripts/build_starter_model.py).
+# Chosen by cross-validation on the corpus's development part (scripts/evaluate_press.py --cv 5).
 SETTINGS = Settings(C=16.0, min_df=2, max_df=0.5, rule_weight=0.5, max_words=2000)
 
 
@@ -111,7 +114,7 @@ class TagModel:
                 if (p >= ACCEPT and tag[1] not in rule_themes and known_words >= MIN_WORDS
                         and rule_scores.get(tag, 0.0) > 0):
                     additions[tag] = p
-                elif p < VETO and tag[1] in rule_themes:
+                elif p < VETO and tag[1] in rule_themes and rule_scores.get(tag, 0.0) < STRONG_THEME:
                     vetoes[tag] = p
         nature, origin = rule_nature, "rules"
         natures = {v: p for (f, v), p in probabilities.items() if f == "nature"}

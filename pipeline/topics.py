@@ -35,8 +35,8 @@ from config.schema import TAXONOMY_FACETS, Taxonomy
 
 TITLE_WEIGHT = 3
 MAX_REPEAT = 3
-LEDE_CHARS = 600       # a nature cue after the lede counts half: the news is in the title and the lede
-LONG_TEXT_CHARS = 1000  # a theme needs min_score per started thousand characters of body
+LEDE_CHARS = 400       # a nature cue after the lede counts half: the news is in the title and the lede
+LONG_TEXT_CHARS = 1000  # a theme needs min_score times the body's length in these units (at least once)
 DEFAULT_MIN_SCORE = {"nature": 1, "themes": 2, "dispositifs": 1}
 # When two natures tie, the more specific kind wins.
 NATURE_PRIORITY = ("appel", "evenement", "etude", "politique", "initiative")
@@ -69,8 +69,10 @@ class TopicTags:
     evidence: list[dict] = field(default_factory=list)
 
 
-def expand_keyword(keyword: str) -> list[tuple[str, bool]]:
-    """"appel[s] à projet[s]" -> its spellings; each with True when it ends with * (a prefix)."""
+def expand_keyword(keyword: str, hyphenate: bool = False) -> list[tuple[str, bool]]:
+    """"appel[s] à projet[s]" -> its spellings; each with True when it ends with * (a prefix). A
+    hyphenated spelling is also written with a space; with `hyphenate`, two of its words joined by a
+    hyphen too (the press hyphenates programme names: "Pôle-Emploi", "France-Travail", "chantier-école")."""
     prefix = keyword.endswith("*")
     keyword = keyword.rstrip("*")
     parts = re.split(r"(\[[^\]]*\])", keyword)
@@ -81,6 +83,10 @@ def expand_keyword(keyword: str) -> list[tuple[str, bool]]:
         variants.add(spelling)
         if "-" in spelling:
             variants.add(spelling.replace("-", " "))
+        elif hyphenate:  # one space at a time made a hyphen: "selon Pôle-Emploi" too
+            words = spelling.strip().split(" ")
+            for i in range(len(words) - 1):
+                variants.add(" ".join([*words[:i], f"{words[i]}-{words[i + 1]}", *words[i + 2:]]))
     return [(v, prefix) for v in sorted(variants) if v.strip()]
 
 
@@ -283,14 +289,14 @@ def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
             for keyword, weight in [(k, 1.0) for k in entry.keywords] + [(k, 2.0) for k in entry.strong_keywords]:
                 acronym = _is_acronym(keyword)
                 cue = Cue(facet, slug, keyword, acronym, weight=weight)
-                for spelling, prefix in expand_keyword(keyword):
+                for spelling, prefix in expand_keyword(keyword, hyphenate=facet == "dispositifs"):
                     for key in _glued(word_key(spelling, prefix)):
                         entries[key].append(cue)
                     if acronym and " " not in spelling.strip() and len(spelling) <= 6:
                         entries[word_key(" ".join(spelling), prefix)].append(cue)  # "P.L.I.E."
             for keyword in entry.exclude:
                 cue = Cue(facet, slug, keyword, exclude=True)
-                for spelling, prefix in expand_keyword(keyword):
+                for spelling, prefix in expand_keyword(keyword, hyphenate=facet == "dispositifs"):
                     for key in _glued(word_key(spelling, prefix)):
                         entries[key].append(cue)
             for pattern in entry.patterns:

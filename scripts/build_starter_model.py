@@ -2,7 +2,9 @@
 
     make model            # python scripts/build_starter_model.py
     python scripts/build_starter_model.py --corpus PATH --reserved PATH --out PATH
-    python scripts/build_starter_model.py --cross-validate   # the figures that chose the settings
+
+Its settings (pipeline/learning.SETTINGS) were chosen by cross-validation on the development part:
+`python scripts/evaluate_press.py --cv 5` (pipeline/evaluation.cross_validate_press).
 
 Reads ../shared/corpora/press/articles.jsonl beside the repository (others' words: read there, never
 copied), keeps the `dev` part only (the `blind` part is for measuring), drops every article listed in
@@ -36,42 +38,11 @@ def corpus_documents(corpus: Path, reserved: Path) -> tuple[list[dict], list[tup
     return articles, documents
 
 
-def cross_validate(articles: list[dict], documents: list[tuple], folds: int = 5, repeats: int = 2) -> None:
-    """Nature accuracy and themes F1 of what `veille tag` keeps (rules and model), in cross-validation
-    on the development part."""
-    import numpy as np
-    from sklearn.model_selection import StratifiedKFold
-
-    from pipeline.learning import SETTINGS, TagModel, _project_taxonomy
-    from pipeline.linear import Examples, fit
-    from pipeline.topics import topic_matcher
-
-    matcher = topic_matcher(_project_taxonomy())
-    rules = [matcher.tag(a["title"], a["text"]) for a in articles]
-    natures = np.array([d[3] for d in documents])
-    for repeat in range(repeats):
-        right = rules_right = tp = fp = fn = 0
-        for train_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=repeat).split(documents,
-                                                                                                     natures):
-            model = TagModel(fit(Examples.build([documents[i] for i in train_rows]), SETTINGS), 0, "")
-            for i in test_rows:
-                title_words, body_words, scores, nature, themes = documents[i]
-                judgement = model.judge_scores(title_words, body_words, scores, rules[i].nature, rules[i].themes)
-                right += judgement.nature == nature
-                rules_right += rules[i].nature == nature
-                found = (set(rules[i].themes) - {v for f, v in judgement.vetoes if f == "themes"}) | {
-                    v for f, v in judgement.additions if f == "themes"}
-                tp, fp, fn = tp + len(found & themes), fp + len(found - themes), fn + len(themes - found)
-        print(f"repeat {repeat}: nature accuracy {right / len(documents):.3f} (rules alone "
-              f"{rules_right / len(documents):.3f}), themes F1 {2 * tp / (2 * tp + fp + fn):.3f}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=PRESS_CORPUS)
     parser.add_argument("--reserved", type=Path, default=RESERVED)
     parser.add_argument("--out", type=Path, default=STARTER)
-    parser.add_argument("--cross-validate", action="store_true", help="print cross-validated figures only")
     args = parser.parse_args()
     if not args.corpus.exists():
         print(f"corpus absent: {args.corpus} (the shared press corpus sits beside the repository)", file=sys.stderr)
@@ -81,9 +52,6 @@ def main() -> int:
               file=sys.stderr)
         return 2
     articles, documents = corpus_documents(args.corpus, args.reserved)
-    if args.cross_validate:
-        cross_validate(articles, documents)
-        return 0
     digest = hashlib.sha256(args.corpus.read_bytes()).hexdigest()
     taxonomy = hashlib.sha256((ROOT / "config" / "taxonomy.yaml").read_bytes()).hexdigest()
     model = train_starter(documents, {

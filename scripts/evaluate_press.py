@@ -1,6 +1,7 @@
 """The tagger measured on the shared corpus of real press articles, per facet and per part.
 
     python scripts/evaluate_press.py [--split dev|blind|both] [--details] [--json]
+    python scripts/evaluate_press.py --cv 5 [--repeats 2]     # the honest estimate, on the dev part
 
 Ways measured:
 - `rules`: config/taxonomy.yaml and the gazetteer alone;
@@ -8,7 +9,10 @@ Ways measured:
   (tests/fixtures/topics_*.yaml), applied as `veille tag` applies a learned model (how issue 14
   measured « before »);
 - `shipped`: what `veille tag --jsonl` does out of the box: the rules and the starter model
-  (models/starter.npz, trained on the development part: its figures there are not a measure).
+  (models/starter.npz, trained on the development part: its figures there are not a measure);
+- `--cv K`: what ships, cross-validated on the development part: a starter model trained as `make
+  model` trains it on K-1 folds, the K-th tagged with it (pipeline/evaluation.cross_validate_press);
+  each repeat shuffles the folds anew. The estimate of the blind figures while tuning.
 
 The blind part is for measuring only: print its aggregate figures, never its errors (`--details`
 gives per-tag scores; no article of the corpus is ever printed).
@@ -25,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from config.loading import load_taxonomy  # noqa: E402
-from pipeline.evaluation import PRESS_CORPUS, evaluate_press, load_press  # noqa: E402
+from pipeline.evaluation import PRESS_CORPUS, cross_validate_press, evaluate_press, load_press  # noqa: E402
 from pipeline.places import load_gazetteer  # noqa: E402
 
 
@@ -73,18 +77,26 @@ def taggers() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=str(PRESS_CORPUS))
-    parser.add_argument("--split", choices=("dev", "blind", "both"), default="both")
+    parser.add_argument("--split", choices=("dev", "blind", "both"), default=None,
+                        help="default: both (dev with --cv)")
     parser.add_argument("--ways", default="rules,project model,shipped",
                         help="comma-separated: rules, project model, shipped")
     parser.add_argument("--details", action="store_true", help="precision and recall per nature and per tag")
     parser.add_argument("--json", action="store_true", help="one JSON line per (split, way) of headline figures")
+    parser.add_argument("--cv", type=int, metavar="K", help="cross-validate what ships on the dev part, K folds")
+    parser.add_argument("--repeats", type=int, default=2, help="with --cv: shuffles of the folds (default 2)")
     args = parser.parse_args()
     if not Path(args.corpus).exists():
         print(f"corpus absent: {args.corpus}", file=sys.stderr)
         return 2
+    if args.cv:
+        if args.split not in (None, "dev"):
+            print("--cv only reads the development part (the blind part is never tuned on)", file=sys.stderr)
+            return 2
+        return cross_validate(args)
     ways = taggers()
     wanted = [w.strip() for w in args.ways.split(",")]
-    for split in (("dev", "blind") if args.split == "both" else (args.split,)):
+    for split in (("dev", "blind") if args.split in (None, "both") else (args.split,)):
         articles = load_press(args.corpus, split)
         for way in wanted:
             scores = evaluate_press(articles, ways[way])
@@ -93,6 +105,23 @@ def main() -> int:
             else:
                 print(f"{split} part ({scores.documents} articles), {way}:")
                 print(scores.report(details=args.details))
+    return 0
+
+
+def cross_validate(args) -> int:
+    articles = load_press(args.corpus, "dev")
+    runs = cross_validate_press(articles, args.cv, args.repeats)
+    for repeat, scores in enumerate(runs):
+        if args.json:
+            print(json.dumps({"split": "dev", "way": f"cv{args.cv}", "repeat": repeat, "documents": scores.documents,
+                              **scores.summary()}))
+        else:
+            print(f"dev part ({scores.documents} articles), shipped, {args.cv}-fold cross-validation, repeat {repeat}:")
+            print(scores.report(details=args.details))
+    if not args.json:
+        mean = {"nature": sum(s.nature_accuracy for s in runs) / len(runs),
+                **{facet: sum(s.facets[facet].f1 for s in runs) / len(runs) for facet in ("themes", "dispositifs")}}
+        print("mean of the repeats: " + ", ".join(f"{key} {value:.3f}" for key, value in mean.items()))
     return 0
 
 

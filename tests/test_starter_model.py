@@ -164,3 +164,10 @@ def test_an_archive_model_file_replaces_the_starter(tmp_path):
     save_model(train(examples, TAXONOMY), model_path(db_path))
     loaded = archive_or_starter_model(db_path)
     assert loaded.source == "archive" and loaded.examples == 25 and load_model(model_path(db_path)) is not None
+
+
+def test_cross_validation_reads_the_development_part_only():
+    result = subprocess.run([sys.executable, "scripts/evaluate_press.py", "--cv", "5", "--split", "blind"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "development part" in result.stderr or "corpus absent" in result.stderr

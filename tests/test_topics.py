@@ -81,3 +81,15 @@ def test_regex_patterns_are_prefiltered_by_their_anchors():
 def test_badly_written_keywords_are_refused(keyword):
     with pytest.raises(ValueError):
         TaxonomyEntry(label="x", keywords=[keyword])
+
+
+def test_programme_names_written_with_hyphens():
+    matcher = compile_taxonomy(taxonomy(**{"dispositifs.france-travail": {"keywords": ["Pôle emploi"],
+                                                                           "exclude": ["selon Pôle emploi"]},
+                                           "dispositifs.iae": {"keywords": ["chantier[s] école"]},
+                                           "nature.evenement": {"keywords": ["portes ouvertes"]}}))
+    assert matcher.tag("", "Pôle-Emploi ouvre une agence.").dispositifs == ["france-travail"]
+    assert matcher.tag("", "Deux chantiers-école à Tulle.").dispositifs == ["iae"]
+    assert matcher.tag("", "Selon Pôle-Emploi, le chômage baisse.").dispositifs == []
+    # Only programme names: a nature's phrase is not hyphenated ("portes-ouvertes" is listed when wanted).
+    assert matcher.tag("", "Des portes-ouvertes.").scores == {}
