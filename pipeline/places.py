@@ -10,9 +10,17 @@ glues: "Vienne" is not found in "Haute-Vienne"); matches are then disambiguated:
   and context: a preposition ("à", "de", "en"…), a département code "(86)" or a postcode;
 - département names that are also rivers or words need their article ("la Creuse", "les Landes");
 - "à Vienne" is a town (in Isère), "la Vienne" a département;
-- a street ("avenue de Limoges") or a person ("M. Pons") is not a place;
+- a street ("avenue de Limoges") or a person ("M. Pons", "Hélène de Nexon") is not a place, nor a
+  firm named after a village ("la biscuiterie Lezay"); an area named after a commune ("la forêt de
+  Chizé") gives its département only;
+- a commune is also called by a part of a double-barrelled name ("Montalivet": the gazetteer's
+  `parts`, context needed), and found glued by a hyphen to another commune or a resort's suffix
+  ("Tarnos-Ondres", "Lacanau-Océan");
+- a département in a table's row ("Creuse\t7,4") is the département;
 - homonyms across France are resolved by a following "(NN)", a postcode, the other places of the
-  text, then population;
+  text, then population; a short name of ours ("Saint-Paul" for Saint-Paul-lès-Dax) that is the
+  official name of a far larger town elsewhere (Saint-Paul, La Réunion) is that town unless the text
+  says otherwise;
 - a commune implies its département and its EPCI; a département name alone gives the département.
 """
 
@@ -91,7 +99,7 @@ _SAINT_SHORT = [(re.compile(rf"\b{long}(?=[- ])"), short) for long, short in (("
 # ----------------------------------------------------------------- entities
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Place:
     kind: str          # commune | commune_out | departement | region | epci | abroad
     code: str          # INSEE commune or département code, région code, EPCI SIREN
@@ -106,6 +114,10 @@ class Place:
     def weight(self) -> int:
         """Population prior; a département or a région outweighs any commune of the same name."""
         return 10**8 if self.kind in ("departement", "region", "abroad", "area") else self.population
+
+
+_NOT_A_FIRST_WORD = frozenset(("saint", "sainte", "haute", "basse", "grand", "grande", "petit", "petite", "notre",
+                               "vieux", "vieille"))
 
 
 @dataclass
@@ -143,6 +155,16 @@ class Gazetteer:
                     article, _, rest = key.partition(" ")
                     if article in ("le", "la", "les") and rest:  # "Bénévent Grand Bourg": Le Grand-Bourg
                         names[c["epci"]].append((f" {rest} ", code))
+        # A member called by the first word of its name ("Pays de Villeneuve en Armagnac": Villeneuve-de-Marsan),
+        # when no other member starts so and the word is no département ("Sud Gironde") nor a Saint-….
+        departements = {_search_key(d["name"]) for d in self.departements.values()}
+        for code, members in names.items():
+            firsts: dict[str, set[str]] = {}
+            for key, member in members:
+                word, _, rest = key.strip().partition(" ")
+                if rest and len(word) >= 5 and word not in _NOT_A_FIRST_WORD and word not in departements:
+                    firsts.setdefault(word, set()).add(member)
+            members.extend((f" {word} ", next(iter(codes))) for word, codes in firsts.items() if len(codes) == 1)
         return {code: (max(people[code], key=people[code].get) if code in people else None,
                        tuple(names.get(code, ())))
                 for code in self.epci}
@@ -244,6 +266,8 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
                 "le", "la", "les")
             add(alias, Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short or no_article, True,
                              region))
+        for part in c.get("parts", ()):  # "Montalivet" for Vendays-Montalivet: a town's context needed
+            add(part, Place("commune", code, part, c["dep"], c["pop"], True, True, region))
     for name, code, dep, population, short_names, ambiguous in data["outside_communes"]:
         place = Place("commune_out", code, name, dep, population, ambiguous, False, dep_region.get(dep))
         for spelling in (name, *short_names):
@@ -267,6 +291,14 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         for name in areas:
             add(name, Place("area", dep, name, dep, 0, False, True, region))
 
+    # A commune's name glued by a hyphen to another place or a resort's suffix ("Tarnos-Ondres",
+    # "Lacanau-Océan"): the name as a prefix, " tarnos-", checked in `find_mentions`.
+    # Towns only, of one word: such pairs and resorts are towns, and every key makes the scan slower.
+    for key, places in list(names.items()):
+        communes = [p for p in places if p.kind == "commune" and p.population >= MINOR_POPULATION]
+        if communes and " " not in key[1:-1] and "-" not in key:
+            names.setdefault(key[:-1] + "-", []).extend(communes)
+
     keyed: dict[str, tuple[Place, ...]] = {}
     for key, places in names.items():
         # A name is a common word or not for all its places: "Campagne" needs context whichever
@@ -286,11 +318,6 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
 
 # Contexts, read in the folded text just before a name (punctuation kept: "du Passage, de Boé" is
 # not the street "passage de Boé").
-_STREET = re.compile(
-    r"\b(?:rue|avenue|av\.?|boulevard|bd|place|route|chemin|allees?|quai|impasse|cours|square|rond-point"
-    r"|esplanade|faubourg|rocade|passage)\s+(?:de\s+la\s+|de\s+l'|du\s+|des\s+|de\s+|d')?$")
-_PERSON = re.compile(r"\b(?:m\.|mme|mlle|me|dr|pr|monsieur|madame)\s+$")
-_STREET_OR_PERSON = re.compile(f"(?:{_STREET.pattern})|(?:{_PERSON.pattern})")
 _PLACE_CONTEXT = re.compile(
     r"(?:\b(?:a|de|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|du|au|aux|des"
     r"|quartier de|secteur de|\d{5})\s+|\b(?:d|jusqu'a|l)')$")
@@ -312,7 +339,7 @@ _LOCATED_IN = re.compile(r"^\s*(?:,\s*(?:en|au|aux|dans\s+(?:le|la|les)|dans\s+l
 _POSTCODE = re.compile(r" (\d{5})(?= )")  # in the matching text (match_text): far faster than \b…\b
 
 
-@dataclass
+@dataclass(slots=True)
 class Mention:
     start: int
     end: int
@@ -340,6 +367,9 @@ def find_mentions(text: str, gazetteer: Gazetteer, words: str | None = None, mat
         matches = gazetteer.automaton.iter(words or match_text(text))
     for end_index, (key, places) in matches:
         start = end_index - len(key) + 1  # in the padded text: where the name starts in `text`
+        if key[-1] == "-":
+            found.extend(_glued(start, start + len(key) - 2, places, words or match_text(text), gazetteer))
+            continue
         found.append((start, start + len(key) - 2, places))
     if len(found) > 1:
         found.sort(key=lambda m: (m[0], -m[1]))
@@ -351,6 +381,26 @@ def find_mentions(text: str, gazetteer: Gazetteer, words: str | None = None, mat
         elif mentions and end <= mentions[-1].end:
             mentions[-1].inner.append((start, end, places))  # a shorter name inside it ("bassin de [Marennes]")
     return mentions
+
+
+# What may follow a commune's name glued by a hyphen and still leave the commune: a resort's or an old
+# agglomeration's suffix ("Lacanau-Océan", "Montalivet-les-Bains", "Bayonne-Atlantique").
+_GLUED_SUFFIXES = frozenset(("les-bains", "plage", "ocean", "sur-mer", "pyrenees", "atlantique", "centre", "ville"))
+
+
+def _glued(start: int, end: int, places: tuple[Place, ...], words: str, gazetteer: Gazetteer) -> list:
+    """A name glued by a hyphen (`start`, `end` in the text; "tarnos-" matched): the name and the place
+    after it when the rest of the hyphenated word is a commune's name ("Tarnos-Ondres"), the name alone
+    before a resort's suffix ("Lacanau-Océan"), nothing otherwise ("Saint-Martin-de-…" of another
+    place, a person's "Marie-Hélène")."""
+    rest_end = words.find(" ", end + 1)
+    rest = words[end + 2:rest_end]  # `words` is padded by one space: text index i is words index i + 1
+    if rest in _GLUED_SUFFIXES:
+        return [(start, end, places)]
+    second = gazetteer.names.get(f" {rest} ")
+    if second and "-" not in rest and any(p.kind == "commune" for p in second):
+        return [(start, end, places), (end + 1, rest_end - 1, tuple(p for p in second if p.kind == "commune"))]
+    return []
 
 
 def _capitalised(surface: str) -> bool:
@@ -377,12 +427,16 @@ def _previous_word(text: str, start: int) -> tuple[str, int] | None:
     stripped = window.rstrip(" \u00a0")
     if len(stripped) == len(window):
         return None
-    index = len(stripped)
-    while index and (stripped[index - 1].isalnum() or stripped[index - 1] in "_-"):
-        index -= 1
-    if index == len(stripped):
+    last = stripped[-1:]
+    if not (last.isalnum() or last in ("_", "-")):
         return None
-    return stripped[index:], low + index
+    word = stripped.rsplit(None, 1)[-1]  # most often the word itself: one call in C
+    if not word.isalnum():
+        index = len(word)
+        while index and (word[index - 1].isalnum() or word[index - 1] in "_-"):
+            index -= 1
+        word = word[index:]
+    return word, low + len(stripped) - len(word)
 
 
 def _inside_longer_name(text: str, previous: tuple[str, int] | None) -> bool:
@@ -408,6 +462,11 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
     places = mention.places
     surface = mention.surface
     folded_surface = fold(surface)
+    if folded_surface in first_names and _SURNAME_AFTER.match(text, mention.end):
+        return []  # "Aude de Vayres", "Florence Martin": a person
+    capitalised = _capitalised(surface)
+    if not capitalised and not folded_surface.startswith(_EPCI_LEADS):
+        return []  # a word ("contre", "plan"), unless an EPCI's name in lower case ("communauté de …")
     previous = _previous_word(text, mention.start)  # the word before: a first name, a longer name's start…
     inside_longer = _inside_longer_name(text, previous)
     if inside_longer and any(p.kind == "epci" for p in places) and not folded_surface.startswith(_EPCI_LEADS) \
@@ -416,22 +475,30 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
         places = [p for p in places if p.kind != "epci"]
         if not places:
             return []
-    if not _capitalised(surface):
-        if not folded_surface.startswith(_EPCI_LEADS):
-            return []
+    if not capitalised:
         places = [p for p in places if p.kind == "epci"]
         if not places:
             return []
     before = fold(text[max(0, mention.start - 30):mention.start])
-    not_a_town = code_after = ambiguous_ok = None
+    not_a_town = code_after = ambiguous_ok = named_before = None
     strong_context = False
     kept = []
     for place in places:
         if place.kind in ("commune", "commune_out"):
             if not_a_town is None:
-                not_a_town = _not_a_town(text, mention, before, previous, first_names)
+                named_before = _named_before(before)
+                not_a_town = named_before in ("street", "person") or _not_a_town(text, mention, previous,
+                                                                                   first_names)
             if not_a_town:
                 continue
+            if named_before == "area":
+                # "la forêt de Chizé", "le marais de Brouage": an area around the commune, not the commune;
+                # in the région, its département (as « le Médoc »).
+                if place.kind == "commune":
+                    kept.append(Place("area", place.dep, place.name, place.dep, 0, False, True, place.region))
+                continue
+            if place.population < CITY_POPULATION and named_before == "firm":
+                continue  # "la biscuiterie Lezay": a firm named after a village (a town's firm is in it)
             if place.population < CITY_POPULATION and not place.ambiguous:
                 if surface[:1] in "lL" and _LOWER_ARTICLE.match(surface) and place.name[:1].isupper() \
                         and fold(place.name).split(" ", 1)[0] in ("la", "le", "les", "l'"):
@@ -450,7 +517,9 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
         if place.kind == "departement" and place.ambiguous:
             if _RIVER.search(before):
                 continue
-            title_lead = mention.start <= 1 and _TITLE_LEAD.match(text, mention.end)
+            # Leading a line: a title ("Creuse : …") or a table's row ("Creuse\t7,4").
+            title_lead = (mention.start <= 1 or text[mention.start - 1] == "\n") and (
+                _TITLE_LEAD.match(text, mention.end) or _TABLE_CELL.match(text, mention.end))
             only_departement = all(p.kind in ("departement", "area") for p in places)
             if (_ARTICLE.search(before) or code_after or title_lead or surface.isupper()
                     or in_enumeration()  # "GEIQ BTP Landes et Côte basque"
@@ -473,12 +542,10 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
     return kept
 
 
-def _not_a_town(text: str, mention: Mention, before: str, previous: tuple[str, int] | None,
-                first_names: frozenset[str]) -> bool:
-    """A street ("avenue de Limoges", "rue Agrippa d'Aubigné"), a person ("M. Pons", "Alain Rousset",
-    "Aude de Chavagnac") or another name with its own article ("La Moustey")."""
-    if _STREET_OR_PERSON.search(before):
-        return True
+def _not_a_town(text: str, mention: Mention, previous: tuple[str, int] | None, first_names: frozenset[str]) -> bool:
+    """A street named after a person ("rue Agrippa d'Aubigné"), a person ("Alain Rousset", "Hélène de
+    Nexon") or another name with its own article ("La Moustey"); the words of a street or a title
+    ("avenue de Limoges", "M. Pons") are read by `_named_before`."""
     if previous and previous[0][:1].isupper() and fold(previous[0]) in first_names:
         return True
     raw = text[max(0, mention.start - 40):mention.start]
@@ -491,15 +558,61 @@ def _not_a_town(text: str, mention: Mention, before: str, previous: tuple[str, i
 
 
 _CAPITAL_ARTICLES = ("La ", "Le ", "Les ", "L'", "L’")
+_SURNAME_AFTER = re.compile(r"[ \u00a0]+(?:(?:de|du|d['’]) ?)?[A-ZÀ-Ý][a-zà-ÿ]")
 _PARTICLES = ("de ", "d'", "d’", "du ")
 
 
 _TITLE_LEAD = re.compile(r"\s*[:,(]")
+_TABLE_CELL = re.compile(r"\t|[ \t]+[-+−]?\d")  # "Creuse\t7,4", "Charente -0,2": a row of a table
+# What the words just before a town's name make of it (`_named_before`): a street ("avenue de Limoges",
+# "place du Marché"), a person ("M. Pons"), a firm named after a village ("la biscuiterie Lezay": the
+# noun right before the name), an area named after a commune ("la forêt de Chizé", "le marais de
+# Brouage": "de" or "d'" between). Words as `fold` writes them.
+_STREET_WORDS = frozenset((
+    "rue", "avenue", "av", "av.", "boulevard", "bd", "place", "route", "chemin", "allee", "allees", "quai", "impasse",
+    "cours", "square", "rond-point", "esplanade", "faubourg", "rocade", "passage"))
+_PERSON_WORDS = frozenset(("m.", "mme", "mlle", "me", "dr", "pr", "monsieur", "madame"))
+_FIRM_WORDS = frozenset((
+    "fromagerie", "laiterie", "biscuiterie", "conserverie", "brasserie", "distillerie", "chocolaterie", "cidrerie",
+    "boulangerie", "charcuterie", "salaisons", "societe", "entreprise", "groupe", "marque", "ets", "etablissements",
+    "transports", "laboratoire", "laboratoires", "editions", "imprimerie", "menuiserie", "scierie", "fonderie"))
+_AREA_WORDS = frozenset((
+    "foret", "marais", "presqu'ile", "plateau", "massif", "estuaire", "baie", "pointe", "pertuis", "etang", "dune",
+    "dunes", "landes", "causse", "gorges"))
+_OF_ONE = frozenset(("du", "des", "de", "d'"))
+_LEADING_PUNCTUATION = "([{«\"“‘'‹,;:.!?-"
+
+
+def _named_before(before: str) -> str | None:
+    """"street", "person", "firm" or "area" from the folded words just before a name (`before`), or
+    None. Words compared with sets: a regular expression anchored at the end is tried at every
+    position of the text before, several times slower."""
+    if before[-1:] not in (" ", "'"):
+        return None
+    words = before.split()[-4:]
+    if not words:
+        return None
+    if len(words) >= 2 and words[-2] == "de" and words[-1] in ("la", "l'"):
+        head, of = (words[-3] if len(words) >= 3 else ""), True
+    elif words[-1] in _OF_ONE:
+        head, of = (words[-2] if len(words) >= 2 else ""), True
+    else:
+        head, of = words[-1], False
+    head = head.lstrip(_LEADING_PUNCTUATION)
+    if "'" in head and head not in _AREA_WORDS:
+        head = head.rsplit("'", 1)[1]  # "l'avenue de", "d'Établissements" (not "presqu'île")
+    if head in _STREET_WORDS:
+        return "street"
+    if of:
+        return "area" if head in _AREA_WORDS else None
+    if head in _PERSON_WORDS:
+        return "person"
+    return "firm" if head in _FIRM_WORDS else None
 _STREET_NAMED_AFTER = re.compile(
     r"\b(?:rue|avenue|boulevard|place|allée|allées|quai|impasse|chemin|cours|square)\s+"
     r"(?:[A-ZÀ-Ý][\w-]*\s+){1,2}(?:de\s|du\s|d['’])$")
 _LOWER_ARTICLE = re.compile(r"(?:la|le|les)\s|l['’]")
-# "Aude de Chavagnac": a first name and a particle before the name make a person.
+# "Hélène de Nexon": a first name and a particle before the name make a person.
 _PARTICLE_OF_A_NAME = re.compile(r"\b([A-ZÀ-Ý][a-zà-ÿ]+)\s+(?:de\s|d['’])$")
 
 
@@ -515,7 +628,7 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
 
     # Pass 1: what each mention's own surroundings allow and decide. A common word between two
     # places of an enumeration ("Aixe-sur-Vienne, Isle et Le Palais-sur-Vienne") is a place too.
-    clear = [any(not p.ambiguous for p in m.places) for m in mentions]  # before pass 1 changes them
+    clear = [_clear(m) for m in mentions]  # before pass 1 changes them
     for i, mention in enumerate(mentions):
         def in_enumeration(i=i) -> bool:
             return any(
@@ -532,11 +645,16 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
     context_deps = set(written_deps)
     inside = outside = 0
     for mention in mentions:
-        if len(mention.places) == 1 and not _minor(mention) and not _short_name_of_a_town(mention, gazetteer):
-            place = mention.places[0]
-            context_deps.add(place.dep or "")
-            inside += place.in_region
-            outside += not place.in_region
+        if not mention.places or _minor(mention) or _short_name_of_a_town(mention, gazetteer):
+            continue
+        places = mention.places
+        side = places[0].in_region
+        if len(places) == 1:
+            context_deps.add(places[0].dep or "")
+        elif any(p.in_region != side for p in places):
+            continue  # no side; but "La Réunion", a département and a région, both elsewhere, has one
+        inside += side
+        outside += not side
     if outside >= 2 and not inside:
         # A text about elsewhere: a village of the région named like one of its places (Mauriac in the
         # Cantal, too small to be in the gazetteer's outside list) is that place, not ours; so is a
@@ -553,7 +671,7 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
         elif mention.places:
             if postcode_deps is None:
                 postcode_deps = {p[:2] for p in _POSTCODE.findall(words or match_text(text)) if not p.startswith("97")}
-            mention.chosen = _choose(mention.places, context_deps, postcode_deps, inside, outside)
+            mention.chosen = _choose(mention.places, context_deps, postcode_deps, inside, outside, gazetteer)
     return _assemble(mentions, gazetteer, written_deps)
 
 
@@ -588,17 +706,30 @@ def _written_departements(text: str) -> set[str]:
     return codes
 
 
+# These run for every mention: plain loops (a generator costs more than the test it makes).
+
 def _short_name_of_a_town(mention: Mention, gazetteer: Gazetteer) -> bool:
     """Only short or old names of the région's towns (not cities) could be meant."""
-    return bool(mention.places) and all(
-        p.kind == "commune" and p.population < CITY_POPULATION and p.name != gazetteer.communes[p.code]["name"]
-        for p in mention.places)
+    for p in mention.places:
+        if p.kind != "commune" or p.population >= CITY_POPULATION or p.name == gazetteer.communes[p.code]["name"]:
+            return False
+    return bool(mention.places)
 
 
 def _minor(mention: Mention) -> bool:
     """Only villages of the région (or common words) could be meant: weak evidence of the région."""
-    return bool(mention.places) and all(
-        p.kind == "commune" and (p.population < MINOR_POPULATION or p.ambiguous) for p in mention.places)
+    for p in mention.places:
+        if p.kind != "commune" or p.population >= MINOR_POPULATION and not p.ambiguous:
+            return False
+    return bool(mention.places)
+
+
+def _clear(mention: Mention) -> bool:
+    """One of the places needs no context."""
+    for p in mention.places:
+        if not p.ambiguous:
+            return True
+    return False
 
 
 def _decide_locally(mention: Mention, places: list[Place], text: str) -> list[Place]:
@@ -616,7 +747,8 @@ def _decide_locally(mention: Mention, places: list[Place], text: str) -> list[Pl
     if departements and _ARTICLE.search(before):
         return departements
     towns = [p for p in places if p.kind in ("commune", "commune_out", "epci")]
-    if departements and towns and _TOWN_PREPOSITION.search(before):
+    # ("à La Réunion": a département that is also a région is an island, not a town)
+    if departements and towns and _TOWN_PREPOSITION.search(before) and not any(p.kind == "region" for p in places):
         return towns
     return places
 
@@ -647,7 +779,7 @@ def _apply_located_in(mentions: list[Mention], text: str) -> None:
 
 
 def _choose(places: tuple[Place, ...], context_deps: set[str], postcode_deps: set[str], inside: int,
-            outside: int) -> Place:
+            outside: int, gazetteer: Gazetteer) -> Place:
     """Homonyms: the one in a département of the text, then the far larger one, then the side the
     text is on, then the région's (a regional watch's prior)."""
     abroad = [p for p in places if p.kind == "abroad"]
@@ -664,6 +796,11 @@ def _choose(places: tuple[Place, ...], context_deps: set[str], postcode_deps: se
     best_in = max(inside_places, key=lambda p: p.weight)
     best_out = max(outside_places, key=lambda p: p.weight)
     if best_out.weight > 20 * best_in.weight:
+        return best_out
+    if (best_out.kind == "commune_out" and best_out.weight > 3 * best_in.weight
+            and best_in.kind == "commune" and best_in.name != gazetteer.communes[best_in.code]["name"]):
+        # "Saint-Paul" is the official name of a town of La Réunion and only a short name of our
+        # Saint-Paul-lès-Dax: without a place of the text to say otherwise, the town so called.
         return best_out
     if best_in.weight > 20 * best_out.weight:
         return best_in

@@ -9,6 +9,8 @@ that a regional text is likely to name (population ≥ OUTSIDE_MIN_POPULATION; t
 by their short name, "Aix" for Aix-en-Provence), so that a text about Nevers or Meaux is recognised
 as outside the region rather than untagged.
 
+A part of a double-barrelled name is kept apart (`parts`: "Montalivet" for Vendays-Montalivet).
+
 Names that are also common French words or first names ("Bonnes", "Anais", "Lot") are flagged
 `ambiguous`: the matcher asks for context before believing them.
 """
@@ -33,6 +35,7 @@ SHORT_NAME_MIN_TOWN = 2000         # "Brive" for Brive-la-Gaillarde, "Sainte-Foy
 # A name is a common word when its lower-cased form is frequent in French (wordfreq's Zipf scale)
 # and the commune is too small for that frequency to come from the commune itself.
 COMMON_WORD_ZIPF = {2000: 2.8, 10000: 3.3}  # population below -> minimum Zipf frequency
+PART_NAME_MAX_ZIPF = 3.0  # a part of a double-barrelled name ("Hossegor") as frequent as this is a word
 # First names and words that word frequencies miss (accents, rare spellings).
 EXTRA_AMBIGUOUS = {"Anais", "Vars", "Sore", "Gours", "Marie", "Julien", "Lucie", "Benoît", "Agnès", "Claire",
                    "Germain", "Laurent", "Martin", "Vincent", "Mathieu", "Remy", "Rémy", "Aigre", "Gond", "Cave",
@@ -152,6 +155,27 @@ def add_short_forms(result_communes: dict, all_names: set[str]) -> None:
             c["aliases"].append(article[1])
 
 
+def add_part_names(result_communes: dict, all_names: set[str]) -> None:
+    """A double-barrelled name is often written by one of its parts ("Hossegor" for Soorts-Hossegor,
+    "Montalivet" for Vendays-Montalivet): each part of a name of two words becomes a `parts` name of
+    the commune, when it is no commune's name in France, belongs to one commune of the region only and
+    is no common French word (not "Fonds" of Trois-Fonds, "Haut" of Haut-Mauco). Saint-… names are not
+    split. The matcher asks a town's context for them."""
+    from wordfreq import zipf_frequency
+
+    owners = defaultdict(list)
+    for code, c in result_communes.items():
+        words = c["name"].split("-")
+        if len(words) == 2 and words[0] not in ("Saint", "Sainte") and all(
+                len(w) >= 4 and w[:1].isupper() and " " not in w for w in words):
+            for word in words:
+                owners[word].append(code)
+    taken = all_names | {a for c in result_communes.values() for a in c["aliases"]}
+    for word, codes in sorted(owners.items()):
+        if len(codes) == 1 and word not in taken and zipf_frequency(word.lower(), "fr") < PART_NAME_MAX_ZIPF:
+            result_communes[codes[0]].setdefault("parts", []).append(word)
+
+
 def add_old_names(result_communes: dict, communes: list) -> None:
     """People still write the old names of merged communes: each délégué or associé commune of the
     region becomes an alias of today's commune."""
@@ -205,6 +229,7 @@ def build(data: Path) -> dict:
     result_communes = region_commune_entries(current, region_communes, epci_of)
     add_short_forms(result_communes, {c["nom"] for c in current.values()})
     add_old_names(result_communes, communes)
+    add_part_names(result_communes, {c["nom"] for c in current.values()})
     outside = outside_communes(current)
     add_hyphen_variants(kept_epci, region_names)
     return {

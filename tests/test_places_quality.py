@@ -13,6 +13,19 @@ For issue 14 the three sets were relabelled to the shared press corpus's convent
 an EPCI's name is named; an EPCI across départements gives its main one), and a rule was added after
 an error of places_blind (a commune merged as « A-et-B » is still called « A »).
 
+Issue 14, second part: the classes of error seen on the press corpus's development part, each fixed by a
+general rule and proven on texts written for it:
+- places_traps.yaml (12 texts, one or two per class: a part of a double-barrelled name, names glued by a
+  hyphen, a resort's suffix, a firm named after a village, a short name of ours that is the official
+  name of a larger town elsewhere, départements in the rows of a table, a person named with a
+  particle, an area named after a commune, examples in a text about elsewhere, a river, a member named
+  by its first word in an EPCI's name): tuned on;
+- places_traps_heldout.yaml (24 texts of the same classes and others: articles, abbreviations,
+  datelines, seats and passing mentions): written before the rules, measured once, never tuned on.
+  First 10 texts before → after the rules: départements F1 0.625 → 1.0, communes 0.625 → 1.0, one
+  text about elsewhere given a code → none; the 14 others, written later, measured once after:
+  communes 0.981 (« de Corrèze » in a title read as the village of Corrèze), départements and EPCI 1.0.
+
 The shared corpus of real press articles (tests/press_corpus.py) is measured too, on both its parts:
 départements and communes, texts about elsewhere given a région code, region_na and outside wrong.
 Only aggregate figures of the blind part are printed. Issue 14, blind part, before → after:
@@ -34,7 +47,7 @@ from tests.press_corpus import PRESS_MISSING, SPLITS, press_available, press_sco
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SETS = {name: yaml.safe_load((FIXTURES / f"{name}.yaml").read_text(encoding="utf-8"))
-        for name in ("places_devset", "places_heldout", "places_blind")}
+        for name in ("places_devset", "places_heldout", "places_blind", "places_traps", "places_traps_heldout")}
 DEVSET = SETS["places_devset"]
 LEVELS = ("departements", "communes", "epci")
 # Per set: minimum F1 per level, and outside-only texts allowed to get a Nouvelle-Aquitaine code.
@@ -42,6 +55,8 @@ MIN_F1 = {
     "places_devset": ({"departements": 0.99, "communes": 0.99, "epci": 0.99}, 0),
     "places_heldout": ({"departements": 0.99, "communes": 0.99, "epci": 0.99}, 0),
     "places_blind": ({"departements": 0.96, "communes": 0.98, "epci": 0.96}, 1),
+    "places_traps": ({"departements": 0.99, "communes": 0.99, "epci": 0.99}, 0),
+    "places_traps_heldout": ({"departements": 0.99, "communes": 0.97, "epci": 0.99}, 0),
 }
 
 
@@ -87,7 +102,8 @@ def test_precision_and_recall_per_level(name, capsys):
     assert leaks <= allowed_leaks
 
 
-@pytest.mark.parametrize("doc", [d for name in ("places_devset", "places_heldout") for d in SETS[name]
+@pytest.mark.parametrize("doc", [d for name in ("places_devset", "places_heldout", "places_traps",
+                                                 "places_traps_heldout") for d in SETS[name]
                                  if d["expected"]["outside"]], ids=lambda d: d["id"])
 def test_texts_about_other_regions_get_no_region_code(doc):
     tags = tag_places(f"{doc['title']}\n\n{doc['text']}")
@@ -97,7 +113,7 @@ def test_texts_about_other_regions_get_no_region_code(doc):
 
 # Real press (tests/press_corpus.py): minimum F1 per level, and at most so many texts about elsewhere
 # given a région code, region_na wrong, outside wrong.
-PRESS_MINIMA = {"dev": ({"departements": 0.95, "communes": 0.96}, (1, 4, 13)),
+PRESS_MINIMA = {"dev": ({"departements": 0.97, "communes": 0.98}, (0, 2, 12)),
                 "blind": ({"departements": 0.95, "communes": 0.89}, (1, 2, 7))}
 
 
