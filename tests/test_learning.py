@@ -139,3 +139,17 @@ def test_learned_nature_replaces_the_rules_one_and_items_keep_exactly_one(curate
     for item_id, value in db.execute("SELECT item_id, value FROM tags WHERE origin = 'model' AND facet = 'nature' "
                                      "AND action = 'add'"):
         assert natures[item_id]["nature"] == [value]  # the learned nature is the one in effect
+
+
+def test_the_model_leaves_some_themes_to_the_rules():
+    from pipeline.learning import RULES_ONLY
+
+    model = starter_model()
+    probabilities = {tag: 0.99 for tag in model.classifiers} | {("nature", "initiative"): 1.0}
+    rule_scores = {tag: 1.0 for tag in model.classifiers}
+    added = model.decide(probabilities, "initiative", [], rule_scores, known_words=50)
+    assert set(added.additions) == set(model.classifiers) - RULES_ONLY  # confident: it adds the others
+    doubted = model.decide({tag: 0.01 for tag in probabilities}, "initiative",
+                           [slug for _, slug in model.classifiers], rule_scores, known_words=50)
+    assert set(doubted.vetoes) == set(model.classifiers) - RULES_ONLY  # unsure: it doubts the others
+    assert RULES_ONLY and RULES_ONLY <= set(model.classifiers)

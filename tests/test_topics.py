@@ -93,3 +93,20 @@ def test_programme_names_written_with_hyphens():
     assert matcher.tag("", "Selon Pôle-Emploi, le chômage baisse.").dispositifs == []
     # Only programme names: a nature's phrase is not hyphenated ("portes-ouvertes" is listed when wanted).
     assert matcher.tag("", "Des portes-ouvertes.").scores == {}
+
+
+def test_the_projects_themes_read_the_field_not_a_programmes_name():
+    from config.loading import load_taxonomy
+    from tests.conftest import ROOT
+
+    matcher = compile_taxonomy(load_taxonomy(ROOT / "config" / "taxonomy.yaml"))
+    named = matcher.tag("Territoires zéro chômeur de longue durée : une huitième commune candidate",
+                        "Le conseil municipal a voté la candidature au dispositif Territoires zéro chômeur de longue "
+                        "durée ; le dossier part à Paris.")
+    assert "publics" not in named.themes and "tzcld" in named.dispositifs
+    public = matcher.tag("Des chômeurs de longue durée reprennent le chemin de l'emploi",
+                         "Douze chômeurs de longue durée sont accompagnés par l'association.")
+    assert "publics" in public.themes
+    engaged = matcher.tag("À Périgueux, des entreprises s'engagent pour l'insertion",
+                          "Dix employeurs signent une charte d'engagement des entreprises du bassin.")
+    assert "rse" in engaged.themes

@@ -36,10 +36,10 @@ SETS = {name: yaml.safe_load((FIXTURES / f"{name}.yaml").read_text(encoding="utf
         for name in ("topics_devset", "topics_heldout", "topics_blind")}
 # Per set and way (the rules alone; what ships: the rules and the starter model, which never saw
 # these texts): nature accuracy, themes F1, dispositifs F1.
-MINIMA = {("topics_devset", "rules"): (0.93, 0.78, 0.99), ("topics_heldout", "rules"): (0.90, 0.69, 0.99),
-          ("topics_blind", "rules"): (0.79, 0.73, 0.99),
-          ("topics_devset", "shipped"): (0.92, 0.80, 0.99), ("topics_heldout", "shipped"): (0.86, 0.79, 0.99),
-          ("topics_blind", "shipped"): (0.80, 0.80, 0.99)}
+MINIMA = {("topics_devset", "rules"): (0.93, 0.80, 0.99), ("topics_heldout", "rules"): (0.90, 0.73, 0.99),
+          ("topics_blind", "rules"): (0.79, 0.76, 0.99),
+          ("topics_devset", "shipped"): (0.92, 0.84, 0.99), ("topics_heldout", "shipped"): (0.84, 0.79, 0.99),
+          ("topics_blind", "shipped"): (0.80, 0.82, 0.99)}
 
 
 def evaluate(docs, way="rules"):
@@ -88,7 +88,7 @@ def test_precision_and_recall_per_tag(name, way, capsys):
 # Real press (tests/press_corpus.py), per part and way (the rules alone; what ships: the rules and the
 # starter model, which learned the development part: there, a check against regressions only):
 # nature accuracy, themes F1, dispositifs F1.
-PRESS_MINIMA = {("dev", "rules"): (0.83, 0.69, 0.98), ("dev", "shipped"): (0.99, 0.90, 0.98),
+PRESS_MINIMA = {("dev", "rules"): (0.83, 0.70, 0.98), ("dev", "shipped"): (0.99, 0.88, 0.98),
                 ("blind", "rules"): (0.75, 0.69, 0.97), ("blind", "shipped"): (0.84, 0.74, 0.97)}
 
 
@@ -124,7 +124,7 @@ def test_press_corpus_development_part_cross_validated(capsys):
               f"dispositifs F1 {scores.facets['dispositifs'].f1:.3f}")
     assert scores.documents == len(articles)  # each article tagged once, by a model that never saw it
     assert scores.nature_accuracy >= 0.87
-    assert scores.facets["themes"].f1 >= 0.73
+    assert scores.facets["themes"].f1 >= 0.76
     assert scores.facets["dispositifs"].f1 >= 0.98
 
 
