@@ -2,7 +2,8 @@
 Gmail clips a message (`newsletter.letters.MAX_HTML_BYTES`).
 
 A realistic 60-item week is generated in code (French titles and summaries, the five natures,
-themes, dispositifs, places, curator's notes and highlights, « aussi publié par », agenda), and
+themes, dispositifs, places, curator's notes and highlights, « aussi publié par », agenda,
+« pratiques inspirantes » under the initiatives, actors cited), and
 every copy is rendered for a set of profiles: no preference, each département of the région, a
 few theme choices. Printed: the largest copy's HTML against the limit and against the same week
 rendered with the markup before issue 11 (`baseline_bulletin.html.j2`, kept here only, rendered
@@ -27,7 +28,8 @@ from config.dates import french_date, parse_week
 from config.loading import load_config
 from config.schema import DISPOSITIFS, NATURES, THEMES
 from pipeline.agenda import AgendaEntry
-from newsletter.bulletin import Bulletin, BulletinItem, Section, _templates, capped, personalise, summarize
+from newsletter.bulletin import (Actor, Bulletin, BulletinItem, Elsewhere, Section, _templates, capped, cited_actors,
+                                 personalise, summarize)
 from newsletter.letters import MAX_HTML_BYTES, html_bytes, largest_copy, render_copy
 from pipeline.places import load_gazetteer
 from pipeline.urls import is_web_url
@@ -88,8 +90,10 @@ def sample_week(items: int = 60, seed: int = 11, highlights: int = 4, notes: int
                 long_texts: bool = False, week: str = WEEK) -> Bulletin:
     """A plausible issue of `items` items (highlights included), arranged like `bulletin_data` does:
     sections by nature, highlights first, agenda of the calls and events, chart per département.
-    `long_texts`: titles, notes and summaries at their longest, for a week far beyond the usual."""
-    rng = random.Random(seed)
+    `long_texts`: titles, notes and summaries at their longest, for a week far beyond the usual.
+    Each initiative has its three « pratiques inspirantes », each item one to three actors (drawn
+    apart, so that the items are the same with or without them)."""
+    rng, extra = random.Random(seed), random.Random(seed + 1)
     config = _config()
     taxonomy, labels = config.taxonomy, load_gazetteer().region_departements
     monday = parse_week(week)
@@ -122,7 +126,9 @@ def sample_week(items: int = 60, seed: int = 11, highlights: int = 4, notes: int
             places=[labels[d] for d in departements],
             highlight=n < highlights, note=note,
             also_published_by=rng.sample(_SOURCES, rng.choice([1, 2])) if rng.random() < 0.2 else [],
-            departement_codes=departements, theme_slugs=themes)
+            departement_codes=departements, theme_slugs=themes,
+            elsewhere=_elsewhere(extra, labels, dep, config.settings.public_url) if nature == "initiative" else [],
+            actors=extra.sample(_actors(config.settings.public_url), extra.randint(1, 3)))
         all_items.append(item)
         if nature in ("appel", "evenement"):
             when = date(monday.year + (month != "décembre"), {"décembre": 12, "janvier": 1, "février": 2}[month], day)
@@ -139,7 +145,34 @@ def sample_week(items: int = 60, seed: int = 11, highlights: int = 4, notes: int
         sections=[s for s in sections.values() if s.items],
         archive_url=f"{config.settings.public_url.rstrip('/')}/-/bulletins/bulletin-{week}.html",
         agenda=sorted(agenda, key=lambda e: (e.day, e.item_id)),
-        departements=[(labels[code], n) for code, n in counts.items() if n])
+        departements=[(labels[code], n) for code, n in counts.items() if n],
+        **cited_actors(all_items))
+
+
+def _elsewhere(rng: random.Random, labels: dict[str, str], dep: str, public_url: str) -> list[Elsewhere]:
+    others = [code for code in sorted(labels) if code != dep]
+    found = []
+    for code in rng.sample(others, 3):
+        town = rng.choice(_TOWNS[code])
+        title = rng.choice(_TITLES["initiative"]).format(town=town)
+        found.append(Elsewhere(title, f"{public_url.rstrip('/')}/-/article/{rng.randint(10**4, 10**6)}",
+                               f"{town}, {labels[code]} ({code})", rng.choice(["PLIE", "Missions locales", "IAE"])))
+    return found
+
+
+@lru_cache(maxsize=4)
+def _actors(public_url: str) -> list[Actor]:
+    """A région's worth of actors: a mission locale and a PLIE per town, and the regional ones."""
+    labels = load_gazetteer().region_departements
+    named = [(f"Mission locale de {town}", "Mission locale", f"{town} ({code})") for code, towns in _TOWNS.items()
+             for town in towns]
+    named += [(f"PLIE de {town}", "PLIE", f"{town} ({code})") for code, towns in _TOWNS.items() for town in towns[:1]]
+    named += [(f"Conseil départemental de {labels[code]}", "Département", labels[code]) for code in sorted(labels)]
+    named += [("Région Nouvelle-Aquitaine", "Région", "Nouvelle-Aquitaine"),
+              ("France Travail", "France Travail", None),
+              ("DREETS Nouvelle-Aquitaine", "Service de l'État", "Nouvelle-Aquitaine")]
+    return [Actor(f"actor-{n}", name, kind, where, f"{public_url.rstrip('/')}/-/acteur/actor-{n}")
+            for n, (name, kind, where) in enumerate(named)]
 
 
 def profiles() -> list[tuple[list[str], list[str]]]:

@@ -296,6 +296,7 @@ class BulletinSettings(_Strict):
     max_age_days: Annotated[int, Field(ge=1)] = 30           # older articles stay out, even if new to us
     section_cap: Annotated[int, Field(ge=1)] = 8              # items a section shows in an e-mail
     agenda_lookback_weeks: Annotated[int, Field(ge=0)] = 6    # calls and events of earlier bulletins kept until their date
+    inspiring_window_days: Annotated[int, Field(ge=1)] = 365  # « pratiques inspirantes »: similar initiatives of the last N days
     require_approval: bool = True  # `bulletin send` refuses a week the curator has not approved (--force overrides)
 
 

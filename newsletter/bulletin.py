@@ -1,10 +1,13 @@
 """The weekly bulletin: the week's selection (`pipeline.selection.week_plan`) arranged and rendered.
 
 `bulletin_data` arranges the items the plan put in (pure data: sections, "À la une", agenda, items
-per département); `personalise` keeps a subscriber's départements and themes; `render_bulletin`
-turns the data into HTML (table layout, CSS inlined by css-inline) and plain text with two Jinja2
-templates (the HTML one autoescaped); `build_bulletin` writes the whole week's issue,
-`bulletin-YYYY-Www.html` and `.txt`, into the archive of bulletins.
+per département), with under each local initiative its « pratiques inspirantes » (similar
+initiatives elsewhere in the région, `pipeline.similar`) and the « Acteurs cités cette semaine »
+(`pipeline.directory.actors_of_items`, the curator's decisions applied), each linked to its page
+in the archive; `personalise` keeps a subscriber's départements and themes (and the actors their
+items cite); `render_bulletin` turns the data into HTML (table layout, CSS inlined by css-inline)
+and plain text with two Jinja2 templates (the HTML one autoescaped); `build_bulletin` writes the
+whole week's issue, `bulletin-YYYY-Www.html` and `.txt`, into the archive of bulletins.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 import css_inline
 import sqlite_utils
@@ -24,12 +28,37 @@ from jinja2.ext import Extension
 from config.dates import french_date, parse_week, shift_week
 from config.schema import NATURES, Settings, Taxonomy
 from pipeline.agenda import AgendaEntry, agenda
+from pipeline.directory import actors_of_items
 from pipeline.places import Gazetteer, load_gazetteer
 from pipeline.selection import HIGHLIGHTS, WeekItem, week_plan
+from pipeline.similar import Initiative, similar_initiatives
 from pipeline.text import summarize
 from pipeline.urls import is_web_url
 
 AGENDA_NATURES = ("appel", "evenement")
+INITIATIVE = "initiative"  # the nature whose items get « pratiques inspirantes »
+ACTORS_SHOWN = 15          # « Acteurs cités cette semaine »: the most cited, then « et N autres »
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """A similar initiative elsewhere in the région (`pipeline.similar`), linked to its archive page."""
+
+    title: str
+    url: str | None
+    place: str
+    shared: str  # the dispositif or theme in common
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An actor an item names (`pipeline.directory.actors_of_items`), linked to its archive page."""
+
+    key: str
+    name: str
+    kind: str              # French label
+    territory: str | None  # « Libourne (33) », « Gironde »…
+    url: str | None
 
 
 @dataclass
@@ -49,6 +78,8 @@ class BulletinItem:
     also_published_by: list[str] = field(default_factory=list)  # other sources of the same story
     departement_codes: list[str] = field(default_factory=list)  # for personalisation
     theme_slugs: list[str] = field(default_factory=list)
+    elsewhere: list[Elsewhere] = field(default_factory=list)  # « pratiques inspirantes » (initiatives)
+    actors: list[Actor] = field(default_factory=list)         # the actors it names, curator's decisions applied
 
 
 @dataclass
@@ -73,6 +104,8 @@ class Bulletin:
     unsubscribe_url: str | None = None
     highlights_more: int = 0              # highlights left out of a copy too long for e-mail, to be read online
     agenda_more: int = 0                  # agenda entries left out likewise
+    actors: list[tuple[Actor, int]] = field(default_factory=list)  # the most cited, with their number of items
+    actors_more: int = 0                  # the other actors cited
 
     @property
     def count(self) -> int:
@@ -117,6 +150,8 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
         (highlights if week_item.section == HIGHLIGHTS else sections[week_item.section].items).append(item)
     monday = parse_week(week)
     items = highlights + [i for s in sections.values() for i in s.items]
+    _add_elsewhere(db, items, monday + timedelta(days=7), settings, taxonomy, gazetteer)
+    _add_actors(db, items, settings)
     per_departement = Counter(d for item in items for d in item.departement_codes)
     upcoming = agenda(chosen + _earlier_agenda_items(db, week, settings), monday)
     return Bulletin(
@@ -129,7 +164,43 @@ def bulletin_data(db: sqlite_utils.Database, week: str, settings: Settings, taxo
         agenda=[replace(e, url=e.url if is_web_url(e.url) else None) for e in upcoming],
         departements=[(gazetteer.label("departements", code), per_departement[code])
                       for code in sorted(gazetteer.region_departements) if per_departement[code]],
+        **cited_actors(items),
     )
+
+
+def _archive_page(settings: Settings, path: str) -> str | None:
+    url = f"{settings.public_url.rstrip('/')}/-/{path}"
+    return url if is_web_url(url) else None
+
+
+def _add_elsewhere(db: sqlite_utils.Database, items: list[BulletinItem], until: date, settings: Settings,
+                   taxonomy: Taxonomy, gazetteer: Gazetteer) -> None:
+    """Fill the « pratiques inspirantes » of the week's initiatives (one query for all)."""
+    initiatives = [Initiative(i.id, i.dispositifs, i.themes,
+                              [gazetteer.display_name("departements", d) for d in i.departement_codes])
+                   for i in items if i.nature == INITIATIVE]
+    region = [gazetteer.display_name("departements", code) for code in gazetteer.region_departements]
+    found = similar_initiatives(db, initiatives, taxonomy.label("nature", INITIATIVE), until, region,
+                                settings.bulletin.inspiring_window_days)
+    for item in items:
+        item.elsewhere = [Elsewhere(s.title, _archive_page(settings, f"article/{s.id}"), s.place, s.shared)
+                          for s in found.get(item.id, [])]
+
+
+def _add_actors(db: sqlite_utils.Database, items: list[BulletinItem], settings: Settings) -> None:
+    found = actors_of_items(db, [i.id for i in items])
+    for item in items:
+        item.actors = [Actor(a["id"], a["name"], a["kind_label"], a["territory"],
+                             _archive_page(settings, f"acteur/{quote(a['id'], safe='')}"))
+                       for a in found.get(item.id, [])]
+
+
+def cited_actors(items: list[BulletinItem]) -> dict:
+    """The `actors` and `actors_more` of a bulletin of these items: the most cited first (by number
+    of items), ACTORS_SHOWN of them."""
+    counts = Counter(actor for item in items for actor in item.actors)
+    ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0].name.casefold(), pair[0].key))
+    return {"actors": ranked[:ACTORS_SHOWN], "actors_more": max(0, len(ranked) - ACTORS_SHOWN)}
 
 
 def _earlier_agenda_items(db: sqlite_utils.Database, week: str, settings: Settings) -> list[WeekItem]:
@@ -152,14 +223,17 @@ def personalise(bulletin: Bulletin, departements: list[str], themes: list[str],
         return place_ok and theme_ok
 
     sections = [replace(s, items=[i for i in s.items if wanted(i)]) for s in bulletin.sections]
-    kept = {i.id for s in sections for i in s.items} | {i.id for i in bulletin.highlights if wanted(i)}
+    highlights = [i for i in bulletin.highlights if wanted(i)]
+    kept = highlights + [i for s in sections for i in s.items]
+    kept_ids = {i.id for i in kept}
     names = [(labels or {}).get(d, d) for d in departements]
     return replace(
         bulletin,
-        highlights=[i for i in bulletin.highlights if wanted(i)],
+        highlights=highlights,
         sections=[s for s in sections if s.items],
-        agenda=[e for e in bulletin.agenda if e.item_id in kept],
+        agenda=[e for e in bulletin.agenda if e.item_id in kept_ids],
         for_whom=" · ".join(filter(None, [", ".join(names), ", ".join(themes)])) or None,
+        **cited_actors(kept),  # the actors of their items
     )
 
 

@@ -15,7 +15,10 @@ Tables:
 - `page_errors`: per-article failures; `crawls`: the figures of each crawl;
 - `articles`: one row per item as the field reads it, names not codes (pipeline/articles.py);
 - view `effective_tags`: what an item is tagged with once curator decisions (and the learned
-  model's doubts) are applied.
+  model's doubts) are applied;
+- `actor_mentions`: the actors the machine found named in each item (`veille tag`, replaced on
+  re-tag); `actor_decisions`: the curator's merges, splits, renames, hides and kinds, applied on top
+  of them; `acteurs`: the directory derived from both (pipeline/directory.py).
 
 The schema is created and migrated in code by `open_db`, idempotently: each migration runs once,
 in a transaction, and is recorded in `_sqlite_migrations`.
@@ -256,6 +259,34 @@ def m011_article_changelog(db: sqlite_utils.Database) -> None:
     for event, row in (("INSERT", "new"), ("UPDATE", "new"), ("DELETE", "old")):
         db.execute(f"CREATE TRIGGER article_changelog_{event.lower()} AFTER {event} ON articles "
                    f"BEGIN INSERT INTO article_changelog (id) VALUES ({row}.id); END")
+
+
+
+@migrations()
+def m012_actors(db: sqlite_utils.Database) -> None:
+    # Issue 16, the directory of actors (pipeline/directory.py). The machine's mentions, one row per
+    # mention, replaced whenever the item is tagged again; the curator's decisions, kept forever and
+    # applied in order at each rebuild; the directory itself, derived from both (visible actors only).
+    db["actor_mentions"].create(
+        {"item_id": int, "start": int, "key": str, "name": str, "kind": str, "match": str, "departements": str,
+         "communes": str},
+        pk=("item_id", "start"), not_null={"key", "name", "kind"},
+        foreign_keys=[("item_id", "items", "id")],
+    )
+    db["actor_mentions"].create_index(["key"])
+    db["actor_decisions"].create(
+        {"id": int, "action": str, "key": str, "target": str, "value": str, "curator": str, "at": str},
+        pk="id", not_null={"action", "key", "at"},
+    )
+    db["actor_decisions"].create_index(["key"])
+    db["acteurs"].create(
+        {"id": str, "name": str, "kind": str, "kind_slug": str, "departements": str, "territory": str,
+         "dispositifs": str, "items": int, "first_seen": str, "last_seen": str, "partners": str,
+         "updated_at": str},
+        pk="id",
+    )
+    for columns in (["kind_slug"], ["items"], ["last_seen"]):
+        db["acteurs"].create_index(columns)
 
 
 def open_migrated(path: Path | str, migration_set: Migrations) -> sqlite_utils.Database:

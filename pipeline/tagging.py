@@ -222,7 +222,13 @@ def tag_items(db: sqlite_utils.Database, taxonomy: Taxonomy, everything: bool = 
               rules_only: bool = False) -> TagReport:
     """Tag the items not yet tagged (all items with `everything`), replacing only the machine's tags
     (origins auto and model): curator decisions are never touched. `model`: the archive's model;
-    without one, the starter model shipped with the project (none at all with `rules_only`)."""
+    without one, the starter model shipped with the project (none at all with `rules_only`).
+    The actors each item names replace its machine mentions, then the directory is rebuilt
+    (pipeline/directory.py: the curator's decisions on actors are applied again)."""
+    from pipeline.actors import extract_actors
+    from pipeline.directory import rebuild_directory, replace_mentions
+
+    gazetteer = gazetteer or load_gazetteer()
     where = "" if everything else "WHERE tagged_at IS NULL"
     items = list(db.execute(f"SELECT id, title, text FROM items {where} ORDER BY id").fetchall())
     if model is None and not rules_only:
@@ -242,16 +248,20 @@ def tag_items(db: sqlite_utils.Database, taxonomy: Taxonomy, everything: bool = 
             rows += model_rows(item_id, judgement.additions, judgement.vetoes, model, reasons)
         after = {f"{r['facet']}:{r['value']}" for r in rows if r["action"] == "add"} - {
             f"{r['facet']}:{r['value']}" for r in rows if r["action"] == "remove"}
+        actors = extract_actors(title, text, gazetteer, places=result.tags)  # places not read twice
         with db.atomic():
             db.execute("DELETE FROM tags WHERE item_id = ? AND origin IN ('auto', 'model')", [item_id])
             if rows:
                 db["tags"].insert_all(rows)
+            replace_mentions(db, item_id, actors)
             db.execute("UPDATE items SET tagged_at = ? WHERE id = ?", [utcnow(), item_id])
         report.items += 1
         report.gained.update(after - before)
         report.lost.update(before - after)
         if progress:
             progress()
+    if report.items:
+        rebuild_directory(db, gazetteer, taxonomy)
     return report
 
 

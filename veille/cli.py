@@ -13,30 +13,11 @@ import click
 
 from config.errors import VeilleError
 from veille.locks import job_lock
-from veille.cli_support import (VeilleGroup, check_separate, config_option, db_option, open_sqlite,
-                                subscribers_db_option, system_user, with_config)
+from veille.cli_support import (VeilleGroup, check_separate, config_gazetteer, config_option, db_option,
+                                jsonl_documents, open_archive, open_sqlite, subscribers_db_option, curator_name,
+                                with_config)
 
 ITEM_ID = click.IntRange(1, 2**63 - 1)  # SQLite's integers: a larger id is a typing mistake, not a crash
-
-
-def _who(by: str | None) -> str:
-    """The name given with --by, else the system user's: who made a decision or an approval."""
-    name = " ".join((by or "").split())
-    if by is not None and not name:
-        raise VeilleError("--by : nom vide")
-    return name or system_user()
-
-
-def _archive(config, db_path):
-    from pipeline.archive import open_db
-
-    return open_sqlite(open_db, db_path or config.db_path)
-
-
-def _gazetteer(config):
-    from pipeline.places import load_gazetteer
-
-    return load_gazetteer(config.gazetteer_path)
 
 
 def _labels(config):
@@ -44,7 +25,7 @@ def _labels(config):
     from pipeline.articles import Labels
 
     settings = config.settings
-    return Labels(config.taxonomy, _gazetteer(config), settings.tz, settings.bulletin.max_age_days)
+    return Labels(config.taxonomy, config_gazetteer(config), settings.tz, settings.bulletin.max_age_days)
 
 
 def _progress():
@@ -102,7 +83,7 @@ def crawl(config, db_path, sources_file, only):
     if not enabled:
         click.echo("Aucune source active : rien à collecter.")
         return
-    _archive(config, db_path).close()  # a clear error now, not a traceback from inside the crawl
+    open_archive(config, db_path).close()  # a clear error now, not a traceback from inside the crawl
     from veille.logs import log_crawl, setup_logging
 
     setup_logging(config)  # veille.log, and stderr when it is not a terminal (under the scheduler)
@@ -116,7 +97,7 @@ def crawl(config, db_path, sources_file, only):
         log_crawl(rows, figures)
         from pipeline.articles import refresh_missing
 
-        db = _archive(config, db_path)
+        db = open_archive(config, db_path)
         refresh_missing(db, _labels(config))
         _propose_repairs(config, db, sources)
         db.close()
@@ -192,12 +173,12 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
         _explain(config, db_path, explain_id)
         return
 
-    gazetteer = _gazetteer(config)
+    gazetteer = config_gazetteer(config)
     if jsonl_in:
         from pipeline.learning import archive_or_starter_model
 
         model = archive_or_starter_model(db_path or config.db_path)
-        for result in tag_documents(config.taxonomy, _jsonl_documents(jsonl_in), gazetteer, model):
+        for result in tag_documents(config.taxonomy, jsonl_documents(jsonl_in), gazetteer, model):
             jsonl_out.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
     from veille.logs import log_event, setup_logging
@@ -208,32 +189,12 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     log_event("tag", items=tagged, all=everything)
 
 
-def _jsonl_documents(lines):
-    """(id, title, text) of each valid line of a JSONL file; the others reported on stderr."""
-    for number, raw in enumerate(lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            click.echo(f"ligne {number} ignorée : texte qui n'est pas en UTF-8 (octet {e.start + 1})", err=True)
-            continue
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-            if not isinstance(doc, dict) or "id" not in doc:
-                raise ValueError("objet avec un champ « id » attendu")
-        except ValueError as e:
-            click.echo(f"ligne {number} ignorée : {e}", err=True)
-            continue
-        yield str(doc["id"]), str(doc.get("title") or ""), str(doc.get("text") or "")
-
-
 def _tag_archive(config, db_path, everything: bool, gazetteer) -> int:
     from pipeline.articles import refresh_all, refresh_items, refresh_missing
     from pipeline.learning import load_model, model_path
     from pipeline.tagging import tag_items
 
-    db = _archive(config, db_path)
+    db = open_archive(config, db_path)
     count = db.execute("SELECT COUNT(*) FROM items" + ("" if everything else " WHERE tagged_at IS NULL")).fetchone()[0]
     untagged = [] if everything else [r[0] for r in db.execute("SELECT id FROM items WHERE tagged_at IS NULL")]
     model = load_model(model_path(db_path or config.db_path))
@@ -263,7 +224,7 @@ def _explain(config, db_path, item_id: int) -> None:
     from pipeline.learning import archive_or_starter_model
     from pipeline.tagging import explain
 
-    db = _archive(config, db_path)
+    db = open_archive(config, db_path)
     item = db.execute("SELECT title, text FROM items WHERE id = ?", [item_id]).fetchone()
     if item is None:
         raise VeilleError(f"aucun article n°{item_id} dans l'archive")
@@ -316,7 +277,7 @@ def learn(config, db_path):
 
     from veille.logs import log_event, setup_logging
 
-    db = _archive(config, db_path)
+    db = open_archive(config, db_path)
     setup_logging(config)
     with job_lock(db_path or config.db_path, "tag", config.settings.tz):
         examples = curated_examples(db)
@@ -352,9 +313,9 @@ def curate(config, db_path, item_id, add, remove, reject, highlight, note, by):
     from pipeline.archive import effective_tags
     from pipeline.curation import curate as record
 
-    db = _archive(config, db_path)
+    db = open_archive(config, db_path)
     row = record(db, config.taxonomy, item_id, list(add), list(remove), reject, highlight, note,
-                 by=_who(by), gazetteer=_gazetteer(config))
+                 by=curator_name(by), gazetteer=config_gazetteer(config))
     from pipeline.articles import refresh_items
 
     refresh_items(db, [item_id], _labels(config))
@@ -385,7 +346,7 @@ def export(config, db_path, fmt, since, until, out):
             parse_day(value, name)
     if since and until and since > until:
         raise VeilleError(f"--since {since} est après --until {until} : rien à exporter")
-    records = export_records(_archive(config, db_path), since, until)
+    records = export_records(open_archive(config, db_path), since, until)
     if fmt == "jsonl":
         for record in records:
             out.write(to_jsonl(record) + "\n")
@@ -444,7 +405,7 @@ def bulletin_plan(config, db_path, week, as_json):
     from pipeline.selection import section_label, week_plan
 
     week = _week(config, week)
-    plan = week_plan(_archive(config, db_path), week, config.settings.tz, config.settings.bulletin.max_age_days)
+    plan = week_plan(open_archive(config, db_path), week, config.settings.tz, config.settings.bulletin.max_age_days)
     if as_json:
         for item in plan:
             click.echo(json.dumps(item.as_plan_row(), ensure_ascii=False))
@@ -477,8 +438,8 @@ def bulletin_build(config, db_path, week, out_dir):
     from newsletter.bulletin import build_bulletin
 
     week = _week(config, week)
-    html_path, text_path, data = build_bulletin(_archive(config, db_path), week, out_dir or config.bulletins_dir,
-                                                config.settings, config.taxonomy, _gazetteer(config))
+    html_path, text_path, data = build_bulletin(open_archive(config, db_path), week, out_dir or config.bulletins_dir,
+                                                config.settings, config.taxonomy, config_gazetteer(config))
     click.echo(f"Bulletin {week} : {data.count} article(s).")
     click.echo(str(html_path))
     click.echo(str(text_path))
@@ -498,8 +459,8 @@ def bulletin_preview(config, db_path, week):
     from newsletter.bulletin import build_bulletin
 
     week = _week(config, week)
-    html_path, _, data = build_bulletin(_archive(config, db_path), week, config.bulletins_dir, config.settings,
-                                        config.taxonomy, _gazetteer(config))
+    html_path, _, data = build_bulletin(open_archive(config, db_path), week, config.bulletins_dir, config.settings,
+                                        config.taxonomy, config_gazetteer(config))
     uri = html_path.resolve().as_uri()
     click.echo(f"Bulletin {week} : {data.count} article(s) — {uri}")
     if not webbrowser.open(uri):
@@ -524,7 +485,7 @@ def bulletin_approve(config, db_path, week, by):
 
     week = _week(config, week, _next_bulletin_week)
     settings = config.settings
-    status = approve_week(_archive(config, db_path), week, settings.tz, settings.bulletin.max_age_days, _who(by))
+    status = approve_week(open_archive(config, db_path), week, settings.tz, settings.bulletin.max_age_days, curator_name(by))
     click.echo(f"Bulletin de la semaine {week} validé par {status.approved_by} : {status.items_in} article(s).")
     if not settings.bulletin.require_approval:
         click.echo("(bulletin.require_approval est désactivé : l'envoi n'attend pas cette validation.)")
@@ -550,7 +511,7 @@ def bulletin_status(ctx, config, db_path, week, as_json):
 
     week = _week(config, week, _next_bulletin_week)
     settings = config.settings
-    status = approval_status(_archive(config, db_path), week, settings.tz, settings.bulletin.max_age_days)
+    status = approval_status(open_archive(config, db_path), week, settings.tz, settings.bulletin.max_age_days)
     if as_json:
         click.echo(json.dumps(status.as_json(), ensure_ascii=False))
     else:
@@ -616,10 +577,10 @@ def _send(config, db_path, subscribers_db_path, week: str, dry_run: bool, force:
     from newsletter.send import send_bulletin
     from newsletter.subscribers import open_subscribers_db
 
-    archive = _archive(config, db_path)
+    archive = open_archive(config, db_path)
     if config.settings.bulletin.require_approval:
         _approval_gate(config, archive, week, dry_run, force)
-    gazetteer = _gazetteer(config)
+    gazetteer = config_gazetteer(config)
     _, _, data = build_bulletin(archive, week, config.bulletins_dir, config.settings,
                                 config.taxonomy, gazetteer)
     subscribers = open_sqlite(open_subscribers_db, subscribers_db_path or config.subscribers_db_path)
@@ -777,7 +738,7 @@ def serve(config, db_path, host, port, subscribers_db_path, bulletins_dir):
     path = db_path or config.db_path
     from pipeline.articles import refresh_missing
 
-    db = _archive(config, path)  # a clear error now rather than on the first request
+    db = open_archive(config, path)  # a clear error now rather than on the first request
     refresh_missing(db, _labels(config))  # an archive from before the articles table, or never tagged
     db.close()
     datasette = make_datasette(config, path, subscribers_db_path or config.subscribers_db_path,

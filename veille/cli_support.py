@@ -8,6 +8,7 @@ import it, without importing each other.
 from __future__ import annotations
 
 import errno
+import json
 import functools
 import importlib
 import getpass
@@ -113,3 +114,43 @@ def system_user() -> str:
         return getpass.getuser().strip() or UNKNOWN_USER
     except (OSError, KeyError, ImportError):  # no USER/LOGNAME and no passwd entry (containers)
         return UNKNOWN_USER
+
+
+def curator_name(by: str | None) -> str:
+    """The name given with --by, else the system user's: who made a decision or an approval."""
+    name = " ".join((by or "").split())
+    if by is not None and not name:
+        raise VeilleError("--by : nom vide")
+    return name or system_user()
+
+
+def open_archive(config, db_path):
+    from pipeline.archive import open_db
+
+    return open_sqlite(open_db, db_path or config.db_path)
+
+
+def config_gazetteer(config):
+    from pipeline.places import load_gazetteer
+
+    return load_gazetteer(config.gazetteer_path)
+
+
+def jsonl_documents(lines):
+    """(id, title, text) of each valid line of a JSONL file; the others reported on stderr."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            click.echo(f"ligne {number} ignorée : texte qui n'est pas en UTF-8 (octet {e.start + 1})", err=True)
+            continue
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            if not isinstance(doc, dict) or "id" not in doc:
+                raise ValueError("objet avec un champ « id » attendu")
+        except ValueError as e:
+            click.echo(f"ligne {number} ignorée : {e}", err=True)
+            continue
+        yield str(doc["id"]), str(doc.get("title") or ""), str(doc.get("text") or "")

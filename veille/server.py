@@ -44,6 +44,22 @@ ARTICLE_COLUMNS = {
 }
 
 
+ACTOR_COLUMNS = {
+    "id": "Identifiant de l'acteur (son adresse : /-/acteur/identifiant)",
+    "name": "Nom de l'acteur",
+    "kind": "Type d'acteur (réseaux de data·inclusion, collectivités, État, entreprises, associations)",
+    "kind_slug": "Code du type d'acteur",
+    "departements": "Départements où les articles le situent",
+    "territory": "Son territoire : commune, département(s) ou région",
+    "dispositifs": "Dispositifs des articles qui le citent",
+    "items": "Nombre d'articles qui le citent",
+    "first_seen": "Premier article qui le cite (jour de publication, à défaut de collecte)",
+    "last_seen": "Dernier article qui le cite",
+    "partners": "Les acteurs le plus souvent cités dans les mêmes articles",
+    "updated_at": "Dernière reconstruction de l'annuaire",
+}
+
+
 # Suggested facets are off: each one is a query over the whole selection (tens of them per table page,
 # seconds at a million articles). Facet counts may wait for their selection's ids up to 1 s.
 SETTINGS = {"default_page_size": 50, "sql_time_limit_ms": 3000, "facet_time_limit_ms": 1000,
@@ -122,6 +138,15 @@ def archive_metadata(settings: Settings, database: str, taxonomy: Taxonomy) -> d
                        "source", "week"],
             "columns": ARTICLE_COLUMNS,
         },
+        "acteurs": {
+            "title": "Acteurs",
+            "description": "L'annuaire des acteurs cités par les articles : qui fait quoi, où, et avec qui. "
+                           "Chaque nom mène à la page de l'acteur et aux articles qui le citent.",
+            "label_column": "name",
+            "sort_desc": "items",
+            "facets": ["kind", {"array": "departements"}, {"array": "dispositifs"}],
+            "columns": ACTOR_COLUMNS,
+        },
         "sources": {"title": "Sources", "description": "Les sites suivis par la veille.",
                     "label_column": "name"},
         "source_runs": {"title": "Collectes par source", "sort_desc": "started_at",
@@ -133,7 +158,7 @@ def archive_metadata(settings: Settings, database: str, taxonomy: Taxonomy) -> d
     # Machinery, not news: hidden from the table list (still queryable by SQL).
     for name in ("_sqlite_migrations", "minhashes", "http_validators", "tags", "curation", "duplicates",
                  "crawls", "approvals", "items_fts", "items_fts_config", "items_fts_data", "items_fts_docsize",
-                 "items_fts_idx", "article_changelog", "article_week_counts"):
+                 "items_fts_idx", "article_changelog", "article_week_counts", "actor_mentions", "actor_decisions"):
         tables[name] = {**tables.get(name, {}), "hidden": True}
     tables["items"]["hidden"] = True
     return {

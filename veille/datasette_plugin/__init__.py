@@ -27,6 +27,9 @@ Routes:
 - `/-/bulletins`: the built bulletins; `/-/bulletins/bulletin-YYYY-Www.html|txt`: one of them.
 - `/-/article/<id>` and `/-/sources` (`item_page.py`, public): an article as a person reads it, and
   each source's health; `render_cell` links article titles in Datasette's pages to the former.
+- `/-/acteur/<key>` (`actors_page.py`, public): an actor of the directory, its partners and items;
+  POST `/-/acteur/<key>/decision`: a logged-in curator's decision on it (rename, kind, merge, split,
+  hide); `render_cell` links actor names in the `acteurs` table to it.
 - `.atom` on the `articles` table and on the canned queries listing articles (`atom.py`).
 
 The archive is read and written through Datasette's own connections (`execute_fn`,
@@ -55,8 +58,9 @@ from datasette.utils.asgi import Base400, NotFound
 from config.errors import VeilleError
 from newsletter.subscribers import open_subscribers_db, unsubscribe_by_token
 from veille import curators as accounts
-from veille.datasette_plugin import item_page, workspace
+from veille.datasette_plugin import actors_page, item_page, workspace
 from veille.datasette_plugin.item_page import render_cell  # noqa: F401 - a hook, found here by pluggy
+from veille.datasette_plugin.actors_page import render_actor_cell  # noqa: F401 - a hook (render_cell)
 from veille.datasette_plugin.atom import register_output_renderer  # noqa: F401 - a hook, found here by pluggy
 from veille.datasette_plugin.facets import filters_from_request, register_facet_classes, startup  # noqa: F401 - hooks
 from veille.datasette_plugin.site import (SESSION_COOKIE, ACTOR_PREFIX, Site, client_address, load_site,
@@ -220,6 +224,7 @@ def register_routes():
         (r"^/-/curation/logout$", logout),
         *workspace.ROUTES,
         *item_page.ROUTES,
+        *actors_page.ROUTES,
         (r"^/-/curation/.*$", unknown_page),
         (r"^/-/unsubscribe/(?P<token>[A-Za-z0-9_.-]+)$", unsubscribe),
         (r"^/-/unsubscribe(/.*)?$", invalid_unsubscribe_link),
