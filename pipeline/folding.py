@@ -1,4 +1,5 @@
-"""Folding French text for matching: `fold`, `match_text` and `word_key` (re-exported by pipeline/text.py).
+"""Folding French text for matching: `fold`, `match_text` and `word_key` (re-exported by pipeline/text.py),
+and `frequent_first`, the order to build an automaton of such keys in.
 
 `str.translate` looks every character up in its table through a Python-level item access (about
 45 ns a character: 80 µs for a 1.8 kB article, a third of the whole tagger's budget). Bytes are
@@ -133,6 +134,18 @@ def match_text(text: str) -> str:
         return f" {text.translate(_WORDS_SEQUENCE)} "
     result = _convert(text, *_WORDS)
     return f" {text.translate(_WORDS_SEQUENCE)} " if result is None else f" {result} "
+
+
+# Characters of folded French, the most frequent first (measured on the press corpus), each made the
+# character of its rank (ASCII to ASCII: str.translate's fast path, 24,000 keys sorted in 15 ms).
+_FREQUENT_FIRST = {ord(char): chr(0x20 + rank) for rank, char in enumerate(" esianrtoludcpmvfgbqh02jx-1y3546798zkw")}
+
+
+def frequent_first(key: str) -> str:
+    """A sort key for an automaton's keys: pyahocorasick looks a node's children up one by one, in
+    the order they were added, so keys added in this order (the frequent characters first) make the
+    scan of a text about a tenth faster."""
+    return key.translate(_FREQUENT_FIRST)
 
 
 def word_key(words: str, prefix: bool = False) -> str:

@@ -30,12 +30,13 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
+from operator import itemgetter
 from pathlib import Path
 
 import ahocorasick
 
 from config.errors import VeilleError
-from pipeline.folding import fold, match_text, word_key
+from pipeline.folding import fold, frequent_first, match_text, word_key
 
 GAZETTEER = Path(__file__).resolve().parents[1] / "config" / "gazetteer.json"
 FIRST_NAMES = Path(__file__).resolve().parents[1] / "config" / "first_names.txt"
@@ -128,14 +129,15 @@ class Gazetteer:
     departements: dict[str, dict]
     region: str
     first_names: frozenset[str]  # folded
+    _namesakes: dict[tuple[str, str], list[str]] = field(default_factory=dict, init=False, repr=False)
 
     @cached_property
     def automaton(self) -> ahocorasick.Automaton:
         """Every name, valued (key, places); built on first use (the whole tagger uses its own
         automaton of names and taxonomy keywords together: pipeline/tagging.py)."""
         automaton = ahocorasick.Automaton()
-        for key, places in self.names.items():
-            automaton.add_word(key, (key, places))
+        for key in sorted(self.names, key=frequent_first):
+            automaton.add_word(key, (key, self.names[key]))
         automaton.make_automaton()
         return automaton
 
@@ -168,6 +170,16 @@ class Gazetteer:
         return {code: (max(people[code], key=people[code].get) if code in people else None,
                        tuple(names.get(code, ())))
                 for code in self.epci}
+
+    def namesakes(self, code: str, surface: str) -> list[str]:
+        """The member communes named in an EPCI's name as written ("Grand Poitiers", "Limoges
+        Métropole", "Agglomération d'Agen"), sorted (read once: the same names recur from text to text)."""
+        found = self._namesakes.get((code, surface))
+        if found is None:
+            name = f" {_search_key(surface)} "
+            found = self._namesakes[(code, surface)] = sorted(
+                {member_code for member, member_code in self.epci_members[code][1] if member in name})
+        return found
 
     @property
     def region_departements(self) -> dict[str, str]:
@@ -359,6 +371,9 @@ class PlaceTags:
     evidence: list[dict] = field(default_factory=list)
 
 
+_START, _END = itemgetter(0), itemgetter(1)
+
+
 def find_mentions(text: str, gazetteer: Gazetteer, words: str | None = None, matches=None) -> list[Mention]:
     """Leftmost-longest whole-word name matches (`words`: match_text(text), `matches`: the
     automaton's (end index, (key, places)) in it, if already computed)."""
@@ -371,8 +386,9 @@ def find_mentions(text: str, gazetteer: Gazetteer, words: str | None = None, mat
             found.extend(_glued(start, start + len(key) - 2, places, words or match_text(text), gazetteer))
             continue
         found.append((start, start + len(key) - 2, places))
-    if len(found) > 1:
-        found.sort(key=lambda m: (m[0], -m[1]))
+    if len(found) > 1:  # by start, the longest first: two stable sorts in C (a key function costs a call each)
+        found.sort(key=_END, reverse=True)
+        found.sort(key=_START)
     mentions, last_end = [], -1
     for start, end, places in found:
         if start >= last_end:
@@ -419,6 +435,14 @@ def _capitalised(surface: str) -> bool:
 _ARTICLE_SPLIT = re.compile(r"['’\s]").split
 
 
+@lru_cache(maxsize=4096)
+def _surface_facts(surface: str) -> tuple[str, bool, bool]:
+    """A name as written: folded, whether capitalised, whether it starts as an EPCI's name does (the
+    same names recur from text to text: read once)."""
+    folded = fold(surface)
+    return folded, _capitalised(surface), folded.startswith(_EPCI_LEADS)
+
+
 def _previous_word(text: str, start: int) -> tuple[str, int] | None:
     """The word just before `start` and where it starts: a run of letters, digits, "_" or "-"
     followed by spaces only, within 40 characters (what the expression ([\\w-]+)[ \\u00a0]+$ finds there)."""
@@ -452,6 +476,7 @@ def _inside_longer_name(text: str, previous: tuple[str, int] | None) -> bool:
 
 
 _EPCI_LEADS = ("communaute", "agglomeration", "metropole", "pays")
+_READ_IN_CONTEXT = frozenset(("commune", "commune_out", "epci"))  # kinds `_admissible` judges by the words around
 _EPCI_WORDS = frozenset(("ca", "cc", "cu", "cda", "cdc", "communaute", "agglomeration", "metropole", "agglo", "pays",
                          "intercommunalite"))
 
@@ -461,26 +486,33 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
     between places of an enumeration). The facts of the surroundings are read once per mention."""
     places = mention.places
     surface = mention.surface
-    folded_surface = fold(surface)
+    folded_surface, capitalised, epci_lead = _surface_facts(surface)
     if folded_surface in first_names and _SURNAME_AFTER.match(text, mention.end):
         return []  # "Aude de Vayres", "Florence Martin": a person
-    capitalised = _capitalised(surface)
-    if not capitalised and not folded_surface.startswith(_EPCI_LEADS):
+    if not capitalised and not epci_lead:
         return []  # a word ("contre", "plan"), unless an EPCI's name in lower case ("communauté de …")
+    for place in places:
+        if place.ambiguous or place.kind in _READ_IN_CONTEXT:
+            break
+    else:  # a région, a département that is no common word…: no need to read the words around
+        return list(places) if capitalised else []
     previous = _previous_word(text, mention.start)  # the word before: a first name, a longer name's start…
-    inside_longer = _inside_longer_name(text, previous)
-    if inside_longer and any(p.kind == "epci" for p in places) and not folded_surface.startswith(_EPCI_LEADS) \
-            and not (previous and fold(previous[0]) in _EPCI_WORDS):
-        # "Territoire Touraine Val de Vienne" is not the EPCI Val de Vienne ("CA Grand Poitiers" is)
-        places = [p for p in places if p.kind != "epci"]
-        if not places:
-            return []
+    inside_longer = code_after = None  # read when a place needs them
+    for place in places:
+        if place.kind == "epci":
+            inside_longer = _inside_longer_name(text, previous)
+            if inside_longer and not epci_lead and not (previous and fold(previous[0]) in _EPCI_WORDS):
+                # "Territoire Touraine Val de Vienne" is not the EPCI Val de Vienne ("CA Grand Poitiers" is)
+                places = [p for p in places if p.kind != "epci"]
+                if not places:
+                    return []
+            break
     if not capitalised:
         places = [p for p in places if p.kind == "epci"]
         if not places:
             return []
     before = fold(text[max(0, mention.start - 30):mention.start])
-    not_a_town = code_after = ambiguous_ok = named_before = None
+    not_a_town = ambiguous_ok = named_before = None
     strong_context = False
     kept = []
     for place in places:
@@ -510,13 +542,16 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                     # A village is a common word written in capitals ("LUTTE CONTRE LA PAUVRETÉ") more
                     # often than itself: then it needs what an ambiguous name needs.
                     place = replace(place, ambiguous=True)
-                elif inside_longer:
-                    continue  # a person's or a firm's name after a capitalised word ("Florent Juille")
-        if code_after is None:
-            code_after = _CODE_AFTER.match(text, mention.end) or False
+                else:
+                    if inside_longer is None:
+                        inside_longer = _inside_longer_name(text, previous)
+                    if inside_longer:
+                        continue  # a person's or a firm's name after a capitalised word ("Florent Juille")
         if place.kind == "departement" and place.ambiguous:
             if _RIVER.search(before):
                 continue
+            if code_after is None:
+                code_after = _CODE_AFTER.match(text, mention.end) or False
             # Leading a line: a title ("Creuse : …") or a table's row ("Creuse\t7,4").
             title_lead = (mention.start <= 1 or text[mention.start - 1] == "\n") and (
                 _TITLE_LEAD.match(text, mention.end) or _TABLE_CELL.match(text, mention.end))
@@ -528,6 +563,10 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
             continue
         if place.ambiguous:
             if ambiguous_ok is None:
+                if inside_longer is None:
+                    inside_longer = _inside_longer_name(text, previous)
+                if code_after is None:
+                    code_after = _CODE_AFTER.match(text, mention.end) or False
                 if inside_longer:
                     ambiguous_ok = False  # "Grande Champagne", "Petite Champagne": a longer proper name
                 elif code_after or in_enumeration() or _LOCATED_AFTER.match(text, mention.end):
@@ -629,14 +668,15 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
     # Pass 1: what each mention's own surroundings allow and decide. A common word between two
     # places of an enumeration ("Aixe-sur-Vienne, Isle et Le Palais-sur-Vienne") is a place too.
     clear = [_clear(m) for m in mentions]  # before pass 1 changes them
+    first_names = gazetteer.first_names
     for i, mention in enumerate(mentions):
         def in_enumeration(i=i) -> bool:
             return any(
                 0 <= j < len(mentions) and clear[j] and _ENUMERATION.match(
                     text[mentions[min(i, j)].end:mentions[max(i, j)].start])
                 for j in (i - 1, i + 1))
-        places = _admissible(mention, text, gazetteer.first_names, in_enumeration)
-        mention.places = tuple(_decide_locally(mention, places, text))
+        places = _admissible(mention, text, first_names, in_enumeration)
+        mention.places = tuple(places if len(places) < 2 else _decide_locally(mention, places, text))
     if any(not m.places and m.inner for m in mentions):
         mentions = _fall_back_to_inner_names(mentions, text, gazetteer)
     _apply_located_in(mentions, text)
@@ -818,36 +858,35 @@ def _assemble(mentions: list[Mention], gazetteer: Gazetteer, written_deps: set[s
         place = mention.chosen
         if place is None:
             continue
-        evidence = {"match": mention.surface, "start": mention.start}
+        surface, start = mention.surface, mention.start
         if place.kind == "commune":
             communes.add(place.code)
-            tags.evidence.append({"facet": "communes", "value": place.code, **evidence})
+            tags.evidence.append({"facet": "communes", "value": place.code, "match": surface, "start": start})
             commune = gazetteer.communes[place.code]
             departements.add(commune["dep"])
             if commune["epci"] in gazetteer.epci:
                 epci.add(commune["epci"])
         elif place.kind == "epci":
             epci.add(place.code)
-            tags.evidence.append({"facet": "epci", "value": place.code, **evidence})
-            main, members = gazetteer.epci_members[place.code]
-            # A commune in the name ("Grand Poitiers", "Limoges Métropole", "Agglomération d'Agen") is
-            # named too; an EPCI across départements is of the one where most of its people live.
-            name = f" {_search_key(mention.surface)} "
-            namesakes = sorted({code for member, code in members if member in name})
+            tags.evidence.append({"facet": "epci", "value": place.code, "match": surface, "start": start})
+            # A commune in the name is named too; an EPCI across départements is of the one where most
+            # of its people live.
+            namesakes = gazetteer.namesakes(place.code, surface)
             for code in namesakes:
                 communes.add(code)
-                tags.evidence.append({"facet": "communes", "value": code, **evidence})
+                tags.evidence.append({"facet": "communes", "value": code, "match": surface, "start": start})
                 departements.add(gazetteer.communes[code]["dep"])
             if not namesakes:
+                main = gazetteer.epci_members[place.code][0]
                 in_region = [d for d in gazetteer.epci[place.code]["departements"]
                              if gazetteer.departements[d]["region"] == gazetteer.region]
                 departements.update([main] if main in in_region else in_region)
         elif place.kind in ("departement", "area") and place.in_region:
             departements.add(place.dep)
-            tags.evidence.append({"facet": "departements", "value": place.dep, **evidence})
+            tags.evidence.append({"facet": "departements", "value": place.dep, "match": surface, "start": start})
         elif place.kind == "region" and place.in_region:
             region_named = True
-            tags.evidence.append({"facet": "region", "value": "na", **evidence})
+            tags.evidence.append({"facet": "region", "value": "na", "match": surface, "start": start})
         else:
             named_outside = True
     departements.update(d for d in written_deps if gazetteer.departements.get(d, {}).get("region") == gazetteer.region)

@@ -59,3 +59,23 @@ def test_same_results_on_random_texts_and_every_character():
         sample = long_prefix + chr(code) + " œ…"
         assert folding.fold(sample) == text.fold(sample), hex(code)
         assert folding.match_text(sample) == text.match_text(sample), hex(code)
+
+
+def test_frequent_first_orders_keys_by_their_characters_frequency():
+    keys = [" zone ", " emploi ", " de ", " de la ", " 2026 "]
+    assert sorted(keys, key=folding.frequent_first) == [" emploi ", " de ", " de la ", " 2026 ", " zone "]
+
+
+def test_an_automaton_built_in_frequent_first_order_finds_the_same_matches():
+    import ahocorasick
+
+    keys = [folding.word_key(k) for k in ("Saint-Jean", "Saint-Jean-de-Luz", "emploi", "zone d'emploi", "Luz")]
+    text = folding.match_text("Zone d'emploi de Saint-Jean-de-Luz : l'emploi à Saint-Jean et à Luz.")
+    found = []
+    for order in (keys, sorted(keys, key=folding.frequent_first)):
+        automaton = ahocorasick.Automaton()
+        for key in order:
+            automaton.add_word(key, key)
+        automaton.make_automaton()
+        found.append(list(automaton.iter(text)))
+    assert found[0] == found[1] and len(found[0]) == 6
