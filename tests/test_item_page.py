@@ -9,13 +9,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from config.loading import load_config
+from click.testing import CliRunner
+
+from pipeline.actors import ActorMention
 from pipeline.archive import insert_item, open_db, sync_sources
-from pipeline.articles import Labels, refresh_all
+from pipeline.articles import Labels, refresh_all, refresh_items
 from pipeline.curation import curate
+from pipeline.directory import decide, rebuild_directory, replace_mentions
 from pipeline.places import load_gazetteer
 from pipeline.tagging import model_rows, tag_items
 from tests.conftest import ROOT
 from tests.test_server import page_text
+from veille.cli import cli
 from veille.server import make_datasette
 
 WEEK = "2026-W48"
@@ -221,3 +226,109 @@ async def test_article_without_its_articles_row_gets_its_decision_from_the_week_
     # Its story's other item now counts in another week (the fixture dates Sud Ouest's items from
     # now): this one is its week's only telling, in the bulletin.
     assert "semaine 2026-W48" in text and "Retenu · Initiatives locales" in text
+
+
+# ------------------------------------------------------------------ actors (issue 16)
+
+HOSTILE_ACTOR = 'Les Amis <script>alert("acteur")</script> & Cie'
+HOSTILE_KEY = 'amis"><script>'
+
+
+def _actors_item(db) -> int:
+    """An item naming two actors of Guéret, tagged (its actors extracted) and in `articles`."""
+    config = load_config(ROOT / "config")
+    gazetteer = load_gazetteer(config.gazetteer_path)
+    item = insert_item(db, {
+        "url": "https://example.org/gueret-chantier", "raw_url": "x", "source_id": "creuse",
+        "title": "À Guéret, la mission locale et une association unissent leurs forces",
+        "text": "La mission locale de Guéret et l'association Elan, installée à Guéret, lancent un chantier de "
+                "rénovation pour douze jeunes du quartier de l'Albatros.", "first_seen_at": SEEN})
+    tag_items(db, config.taxonomy, gazetteer=gazetteer)
+    refresh_items(db, [item], Labels(config.taxonomy, gazetteer, config.settings.tz,
+                                     config.settings.bulletin.max_age_days))
+    db.conn.commit()
+    return item
+
+
+def _actors_list(html: str) -> str:
+    found = re.search(r'<ul class="actors">(.*?)</ul>', html, re.S)
+    return found[1] if found else ""
+
+
+@pytest.mark.asyncio
+async def test_article_page_lists_its_actors_after_the_curators_decisions(archive):
+    datasette, db, ids, _ = archive
+    item = _actors_item(db)
+    response = await _get(datasette, f"/-/article/{item}")
+    assert response.status_code == 200
+    listed = _actors_list(response.text)
+    assert "Acteurs cités" in page_text(response.text)
+    assert '<a href="/-/acteur/mission-locale-de-gueret">Mission locale de Guéret</a>' in listed
+    assert "(Mission locale · Guéret (23))" in page_text(listed)
+    assert '<a href="/-/acteur/association-elan">Association Elan</a>' in listed
+    assert "(Association · Guéret (23))" in page_text(listed)
+    assert listed.index("mission-locale-de-gueret") < listed.index("association-elan")  # order of mention
+    # The curator hides the association: gone from the page, the other actor stays.
+    config = load_config(ROOT / "config")
+    decide(db, "hide", "association-elan", curator="marie")
+    rebuild_directory(db, load_gazetteer(config.gazetteer_path), config.taxonomy)
+    db.conn.commit()
+    response = await _get(datasette, f"/-/article/{item}")
+    listed = _actors_list(response.text)
+    assert "/-/acteur/association-elan" not in response.text and "Elan" not in listed
+    assert '<a href="/-/acteur/mission-locale-de-gueret">Mission locale de Guéret</a>' in listed
+    # The link leads to the actor's page, which links back to the article.
+    actor = await _get(datasette, "/-/acteur/mission-locale-de-gueret")
+    assert actor.status_code == 200 and f'href="/-/article/{item}"' in actor.text
+
+
+@pytest.mark.asyncio
+async def test_article_page_without_actors_shows_no_actor_block(archive):
+    datasette, _, ids, _ = archive
+    response = await _get(datasette, f"/-/article/{ids['javascript']}")
+    assert response.status_code == 200
+    assert "Acteurs cités" not in response.text and "/-/acteur/" not in response.text
+
+
+@pytest.mark.asyncio
+async def test_hostile_actor_name_and_key_are_escaped(archive):
+    datasette, db, ids, _ = archive
+    config = load_config(ROOT / "config")
+    replace_mentions(db, ids["hostile"], [ActorMention(key=HOSTILE_KEY, name=HOSTILE_ACTOR, kind="association",
+                                                       match=HOSTILE_ACTOR, start=0, departements=("23",))])
+    rebuild_directory(db, load_gazetteer(config.gazetteer_path), config.taxonomy)
+    db.conn.commit()
+    response = await _get(datasette, f"/-/article/{ids['hostile']}")
+    assert response.status_code == 200
+    assert "<script>" not in response.text
+    listed = _actors_list(response.text)
+    assert "Les Amis &lt;script&gt;alert(&#34;acteur&#34;)&lt;/script&gt; &amp; Cie" in listed
+    assert 'href="/-/acteur/amis%22%3E%3Cscript%3E"' in listed
+
+
+@pytest.mark.asyncio
+async def test_article_page_of_an_archive_older_than_the_directory(archive):
+    datasette, db, ids, _ = archive
+    for table in ("actor_mentions", "actor_decisions", "acteurs"):
+        db[table].drop()
+    db.conn.commit()
+    response = await _get(datasette, f"/-/article/{ids['main']}")
+    assert response.status_code == 200
+    assert "Le PLIE de Guéret accompagne les jeunes" in page_text(response.text)
+    assert "Acteurs cités" not in response.text
+
+
+def test_tag_explain_prints_the_items_actors(archive, tmp_path):
+    _, db, ids, _ = archive
+    item = _actors_item(db)
+    decide(db, "hide", "association-elan", curator="marie")
+    db.conn.commit()
+    args = ["--config", str(ROOT / "config"), "--db", str(tmp_path / "veille.db")]
+    result = CliRunner().invoke(cli, ["tag", "--explain", str(item), *args])
+    assert result.exit_code == 0, result.output
+    assert "Acteurs cités :\n" in result.output
+    assert "    Mission locale de Guéret (Mission locale) : écrit « mission locale de Guéret »" in result.output
+    assert "    masqué par la curation : association-elan (« association Elan »)" in result.output
+    assert "Association Elan (" not in result.output
+    nothing = CliRunner().invoke(cli, ["tag", "--explain", str(ids["javascript"]), *args])
+    assert nothing.exit_code == 0 and "Acteurs cités : aucun" in nothing.output

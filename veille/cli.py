@@ -154,7 +154,7 @@ def format_runs(rows: list[dict]) -> str:
 @click.option("--out", "jsonl_out", type=click.File("w", encoding="utf-8"), default="-",
               help="Output of --jsonl [default: stdout].")
 @click.option("--explain", "explain_id", type=ITEM_ID, metavar="ITEM_ID",
-              help="Show why an item has each tag (evidence, score, origin) and what the model suggests.")
+              help="Show why an item has each tag (evidence, score, origin), the actors it names, and what the model suggests.")
 def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
     """Tag items not yet tagged: nature, themes, dispositifs, places.
 
@@ -249,6 +249,17 @@ def _explain(config, db_path, item_id: int) -> None:
             elif "probability" in proof:
                 words = f" ; mots : {', '.join(proof['words'])}" if proof.get("words") else ""
                 click.echo(f"      probabilité {proof['probability']:.2f} ({proof.get('model', 'modèle')}){words}")
+    from pipeline.directory import actors_of_items, load_decisions
+
+    decisions, written = load_decisions(db), {}  # actor (merges resolved) -> its mentions as written
+    for key, match in db.execute("SELECT key, match FROM actor_mentions WHERE item_id = ? ORDER BY start", [item_id]):
+        written.setdefault(decisions.resolve(key), {})[f"« {match} »"] = None
+    actors = actors_of_items(db, [item_id])[item_id]
+    click.echo("  Acteurs cités :" + ("" if actors else " aucun"))
+    for actor in actors:
+        click.echo(f"    {actor['name']} ({actor['kind_label']}) : écrit {', '.join(written.get(actor['id'], []))}")
+    for key in sorted(decisions.hidden & set(written)):
+        click.echo(f"    masqué par la curation : {key} ({', '.join(written[key])})")
     model = archive_or_starter_model(db_path or config.db_path)
     if model is not None:
         (probabilities,) = model.probabilities([(item[0] or "", item[1] or "")], taxonomy=config.taxonomy)

@@ -6,6 +6,8 @@ Routes:
   produced them (`pipeline.review.review_item`), its week's decision (from the `articles` table:
   in the bulletin, where, or why not), the built bulletins it appeared in (read from the files of
   the bulletins folder), its near-duplicates (same `cluster_id`) and exact copies (`duplicates`),
+  the actors it names after the curator's decisions (`pipeline.directory.actors_of_items`: hidden
+  ones left out; none on an archive older than the directory), each linked to `/-/acteur/<key>`,
   and links to the archive filtered on its dispositifs and départements. Lookups by id and
   `cluster_id` only; a week plan only when the item has no `articles` row yet.
 - `GET /-/sources`: each source's health (`pipeline.health.source_health`), failing first.
@@ -31,6 +33,7 @@ from markupsafe import Markup, escape
 
 from config.dates import french_date, shift_week, week_of
 from config.errors import VeilleError
+from pipeline.directory import actors_of_items
 from pipeline.health import DISABLED, FAILING, NEVER, OK, SILENT, source_health
 from pipeline.places import load_gazetteer
 from pipeline.review import ReviewItem, review_item
@@ -158,6 +161,7 @@ class ArticleView:
     near: list[dict]
     copies: list[dict]
     archive_links: list[tuple[str, str]]
+    actors: list[dict] = field(default_factory=list)
     bulletins: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
@@ -193,7 +197,18 @@ def _article(db: sqlite_utils.Database, site: Site, item_id: int) -> ArticleView
         review=review, week=week, in_bulletin=in_bulletin, reason=reason,
         section_title=section_label(section, config.taxonomy) if section else None,
         day=_french_day(published or item.published_at or item.first_seen_at, settings.tz),
-        nature=config.taxonomy.label("nature", item.nature), summary=summarize(item.text or item.summary), near=near, copies=copies, archive_links=archive_links)
+        nature=config.taxonomy.label("nature", item.nature), summary=summarize(item.text or item.summary),
+        near=near, copies=copies, archive_links=archive_links, actors=_actors(db, item_id))
+
+
+DIRECTORY_TABLES = {"actor_mentions", "actor_decisions", "acteurs"}
+
+
+def _actors(db: sqlite_utils.Database, item_id: int) -> list[dict]:
+    """The item's actors; none when the archive predates the directory (served without migration)."""
+    if not DIRECTORY_TABLES <= set(db.table_names()):
+        return []
+    return actors_of_items(db, [item_id])[item_id]
 
 
 def _not_found(digits: str) -> Response:
