@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from config.loading import load_taxonomy
 from crawlers.discovery import DiscoveryError, Fetcher, Judge, discover
+from tests.conftest import run_veille
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLES = yaml.safe_load((Path(__file__).parent / "fixtures" / "discovery" / "articles.yaml").read_text(
@@ -550,7 +551,7 @@ def test_redesigned_listing_detected_and_repaired(sites, config_dir):
     # source failing) with the candidate and the command that applies it.
     text = invoke("sources", "--config", str(config_dir)).output
     assert "à réparer" in text and "veille sources repair ville-liste" in text
-    assert f"proposition de réparation (20" in text and f"[html] {base}/actualites/" in text
+    assert "proposition de réparation (20" in text and f"[html] {base}/actualites/" in text
     status = invoke("status", "--json", "--config", str(config_dir))
     failing = {f["id"]: f for f in json.loads(status.output)["sources"]["failing"]}
     assert "sélecteur" in failing["ville-liste"]["repair"]
@@ -594,7 +595,7 @@ def test_feed_answering_404_detected_and_repaired(sites, config_dir):
     db.close()
     text = invoke("sources", "--propose", "--config", str(config_dir)).output
     assert "à réparer : l'adresse ne répond plus" in text
-    assert f"proposition de réparation (20" in text and f"[rss] {base}/actualites/flux.xml" in text
+    assert "proposition de réparation (20" in text and f"[rss] {base}/actualites/flux.xml" in text
     assert invoke("sources", "repair", "tete", "--yes", "--config", str(config_dir)).exit_code == 0
     # Mended: its proposal is forgotten.
     from pipeline.operations import open_operations_db, repair_proposals
@@ -623,14 +624,13 @@ def test_crawl_looks_for_a_repair_once(sites, config_dir):
     db["source_runs"].insert({"crawl_id": "c1", "source_id": "ville-liste", "started_at": "2026-11-20T10:00:00+00:00",
                               "status": "ok", "items_seen": 9, "items_new": 9})
     db.close()
-    crawled = invoke("crawl", "--config", str(config_dir))
-    assert crawled.exit_code == 0, crawled.output
-    assert "ville-liste à réparer" in crawled.output and "ul.liste-actus a" in crawled.output
+    crawled = run_veille("crawl", "--config", str(config_dir))  # a subprocess: Scrapy's reactor runs once a process
+    assert "ville-liste à réparer" in crawled.stdout and "ul.liste-actus a" in crawled.stdout
     ops_path = config_dir.parent / "data" / "operations.db"
     stored = repair_proposals(open_operations_db(ops_path))["ville-liste"]
     assert stored["candidate"]["links"] == "ul.liste-actus a" and "sélecteur" in stored["reason"]
     assert "Proposition de réparation : [html]" in invoke("status", "--config", str(config_dir)).output
-    # What the next crawl of the day does after collecting (Scrapy's reactor runs once a process).
+    # What the next crawl of the day does after collecting.
     from config.loading import load_config, load_sources
     from veille.repairs import refresh_repair_proposals
 
