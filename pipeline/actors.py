@@ -27,7 +27,7 @@ import ahocorasick
 import yaml
 
 from config.errors import ConfigError
-from pipeline.folding import fold, match_text, word_key
+from pipeline.folding import fold, frequent_first, match_text, word_key
 from pipeline.places import Gazetteer, Place, PlaceTags, load_gazetteer, tag_places
 
 ACTORS = Path(__file__).resolve().parents[1] / "config" / "actors.yaml"
@@ -131,6 +131,11 @@ class _Matcher:
     automaton: ahocorasick.Automaton
     gazetteer: Gazetteer
     last_words: frozenset[str]  # the last words of the gazetteer's names of several words (« basque »)
+    # What recurs from text to text, kept by written name: a word before a network's is a first name?
+    persons: dict[str, bool] = field(default_factory=dict)
+    leading: dict[tuple, tuple | bool | None] = field(default_factory=dict)  # see _leading_place
+    inside: dict[str, tuple] = field(default_factory=dict)  # a proper name: its places, and as shown (_named)
+    epci: dict[str, tuple] = field(default_factory=dict)  # see _epci_actor
 
 
 _MATCHERS: dict[int, _Matcher] = {}
@@ -175,10 +180,11 @@ def _build_matcher(gazetteer: Gazetteer) -> _Matcher:
     for written, code in _config().get("epci_names", {}).items():
         if code in gazetteer.epci:
             add(written, ("epci", code))
-    for key, values in entries.items():
-        # Valued (key, what it may be, whether only a capitalised word is any of them).
+    for key in sorted(entries, key=frequent_first):  # the scan is faster (pipeline/folding.py)
+        values = entries[key]
+        # Valued (key's length, what it may be, whether only a capitalised word is any of them).
         capital = all(isinstance(v, tuple) or v.acronym or v.capitalised for v in values)
-        automaton.add_word(key, (key, tuple(values), capital))
+        automaton.add_word(key, (len(key), tuple(values), capital))
     automaton.make_automaton()
     last_words = frozenset(key.split()[-1] for key in gazetteer.names if " " in key.strip())
     return _Matcher(automaton, gazetteer, last_words)
@@ -201,24 +207,33 @@ class _Tokens:
 
     def has(self, i: int) -> bool:
         texts = self.texts
-        while len(texts) <= i:
-            match = next(self._matches, None) if self._matches else None
-            text = match.group() if match else "\n"
+        if i < len(texts):
+            return True
+        if self._matches is None:
+            return False
+        for match in self._matches:
+            text = match.group()
             if text == "\n":
-                self._matches = None
-                return False
+                break
             texts.append(text)
             self.starts.append(match.start())
             self.ends.append(match.end())
-        return True
+            if i < len(texts):
+                return True
+        self._matches = None
+        return False
 
     def text(self, i: int) -> str:
-        return self.texts[i] if i < len(self.texts) or self.has(i) else ""
+        texts = self.texts
+        return texts[i] if i < len(texts) or self.has(i) else ""
 
 
 def _connector(tokens: _Tokens, i: int) -> tuple[str | None, int]:
     """« de », « du », « des », « de la », « de l' », « d' » at tokens[i]: its normal form, next index."""
-    first = tokens.text(i).lower()
+    first = tokens.text(i)
+    if first[:1] not in ("d", "D"):  # most words: none of these
+        return None, i
+    first = first.lower()
     if first == "du" or first == "des":
         return first, i + 1
     if first == "d":
@@ -255,9 +270,10 @@ def _name(tokens: _Tokens, i: int) -> tuple[int, int] | None:
         return None
     if not _is_name_word(tokens.texts[i]):
         return None
-    end, words, capitals, j = i + 1, 1, int(tokens.texts[i].isupper()), i + 1
-    while tokens.has(j) and words < MAX_NAME_WORDS:
-        text = tokens.texts[j]
+    texts = tokens.texts
+    end, words, capitals, j = i + 1, 1, int(texts[i].isupper()), i + 1
+    while (j < len(texts) or tokens.has(j)) and words < MAX_NAME_WORDS:
+        text = texts[j]
         if _is_name_word(text):
             if capitals >= 2 and not text.isupper() or not capitals and text.isupper() and len(text) > 3:
                 break  # « PLIE du GRAND NARBONNE Appel à », « PLIE du Cambrésis APPEL À PROJETS »
@@ -459,15 +475,28 @@ class TextPlaces:
     outside: bool
 
 
-@dataclass
 class _Text:
     """One document being read: its text, what was named so far, its places when asked."""
-    full: str
-    gazetteer: Gazetteer
-    last_words: frozenset[str]
-    given_places: PlaceTags | dict | None = None
-    named: dict[Network, list[ActorMention]] = field(default_factory=dict)  # named fully, by network
-    _places: TextPlaces | None = None
+
+    __slots__ = ("full", "gazetteer", "matcher", "last_words", "given_places", "named", "_places", "_hits",
+                 "_starts")
+
+    def __init__(self, full: str, matcher: _Matcher, given_places: PlaceTags | dict | None, hits: list[tuple]):
+        self.full = full
+        self.gazetteer = matcher.gazetteer
+        self.matcher = matcher
+        self.last_words = matcher.last_words
+        self.given_places = given_places
+        self.named: dict[Network, list[ActorMention]] = {}  # named fully, by network
+        self._places: TextPlaces | None = None
+        self._hits = hits  # the automaton's (start, -length, values)
+        self._starts: set[int] | None = None
+
+    def hit_at(self, *offsets: int) -> bool:
+        """Whether a hit of the automaton starts at one of `offsets` (its starts gathered when first asked)."""
+        if self._starts is None:
+            self._starts = {hit[0] for hit in self._hits}
+        return any(offset in self._starts for offset in offsets)
 
     @property
     def places(self) -> TextPlaces:
@@ -488,33 +517,36 @@ class _Text:
 
 
 def extract_actors(title: str, text: str, gazetteer: Gazetteer | None = None,
-                   places: PlaceTags | dict | None = None) -> list[ActorMention]:
+                   places: PlaceTags | dict | None = None, words: str | None = None) -> list[ActorMention]:
     """Every actor mention of a document, in text order (an actor named three times gives three
     mentions with the same key). Offsets point into `title + "\\n\\n" + text`. `places`: the
     document's places when already known — the tag output of `tag_document` (its "departements" and
-    "outside") or `tag_places`'s — else they are read when an actor needs them."""
+    "outside") or `tag_places`'s — else they are read when an actor needs them. `words`: the folded
+    text `match_text(title + "\\n\\n" + text)` when already computed (the tagger has it)."""
     gazetteer = gazetteer or load_gazetteer()
     matcher = _matcher(gazetteer)
     full = f"{title}\n\n{text}"
-    document = _Text(full, gazetteer, matcher.last_words, places)
     hits = []
-    for end_index, (key, values, capital) in matcher.automaton.iter(match_text(full)):
-        start = end_index - len(key) + 1  # the padded text starts with a space: this is in `full`
+    for end_index, (length, values, capital) in matcher.automaton.iter(words or match_text(full)):
+        start = end_index - length + 1  # the padded text starts with a space: this is in `full`
         if capital and full[start].islower():
             continue  # « la région », « le département »: only the capitalised word is an actor
-        hits.append((start, start + len(key) - 2, values))  # the key ends with a space or a hyphen
+        hits.append((start, -length, values))
+    if not hits:
+        return []
     if len(hits) > 1:
-        hits.sort(key=lambda h: (h[0], -h[1]))
-    starts = {hit[0] for hit in hits}
+        hits.sort()  # by start, the longest first (never two of the same start and length: values not compared)
+    document = _Text(full, matcher, places, hits)
     mentions: list[ActorMention] = []
     last_end = -1
-    for start, end, values in hits:
+    for start, length, values in hits:
         if start < last_end:
             continue  # leftmost-longest
-        found = _read(document, start, end, values, starts)
+        found = _read(document, start, start - length - 2, values)  # the key ends with a space or a hyphen
         if found:
             mentions.extend(found)
-            last_end = max(m.start + len(m.match) for m in found)
+            last_end = (found[0].start + len(found[0].match) if len(found) == 1
+                        else max(m.start + len(m.match) for m in found))
     return _merge_short_names(mentions) if len(mentions) > 1 else mentions
 
 
@@ -522,6 +554,9 @@ def _merge_short_names(mentions: list[ActorMention]) -> list[ActorMention]:
     """« le GEIQ-BTP » in the title, « le GEIQ-BTP Landes » in the text: one actor, by its longer name,
     when only one longer name of that kind starts with the shorter."""
     actors = {(m.name, m.kind): m for m in reversed(mentions)}  # the first mention of each
+    shorter = tuple(f"{name} " for name, _ in actors)
+    if not any(name.startswith(shorter) for name, _ in actors):  # most often: no name starts another
+        return mentions
     longer = {}
     for name, kind in actors:
         candidates = [other for other, other_kind in actors if other_kind == kind and other.startswith(name + " ")]
@@ -533,31 +568,32 @@ def _merge_short_names(mentions: list[ActorMention]) -> list[ActorMention]:
             if (full := longer.get((m.name, m.kind))) else m for m in mentions]
 
 
-def _read(document: _Text, start: int, end: int, values: tuple, starts: set[int]) -> list[ActorMention]:
-    """The actors a hit of the automaton names, from what follows and precedes it (`starts`: where the
-    text's hits start)."""
-    full, gazetteer = document.full, document.gazetteer
+def _read(document: _Text, start: int, end: int, values: tuple) -> list[ActorMention]:
+    """The actors a hit of the automaton names, from what follows and precedes it."""
+    full = document.full
     surface = full[start:end]
+    capitalised = surface[:1].isupper()
+    person = None  # whether a first name comes before, read when a form asks
     for value in values:
         if isinstance(value, tuple):  # an intercommunality by its own name
-            if not surface[:1].isupper():
+            if not capitalised:
                 continue
-            code = value[1]
-            place = Place("epci", code, gazetteer.epci[code]["name"], None, 0, False, True, gazetteer.region)
-            return [document.mention(_epci_name(gazetteer, code), "epci", start, end,
-                                     *_territory(gazetteer, place))]
+            name, departements, communes = _epci_actor(document.matcher, value[1])
+            return [document.mention(name, "epci", start, end, departements, communes)]
         form: Form = value
         network = form.network
-        if (form.acronym or form.capitalised) and not surface[:1].isupper():
+        if (form.acronym or form.capitalised) and not capitalised:
             continue
         if form.acronym and len(surface) <= 3 and not surface.isupper():
             continue
-        if network.complement == "name" and (end + 1 in starts or end + 2 in starts):
+        if network.complement == "name" and document.hit_at(end + 1, end + 2):
             continue  # « l'association Maison de l'emploi de … »: the network's actor
-        if (surface[:1].isupper() and not surface.isupper() and " " not in surface
-                and _person_before(full, start, gazetteer)):  # « Marie Plie », « Jean Mairie »
-            continue
-        if network.article and not surface[:1].isupper() and not _article_before(full, start):
+        if capitalised and not surface.isupper() and " " not in surface:
+            if person is None:
+                person = _person_before(document, start)
+            if person:  # « Marie Plie », « Jean Mairie »
+                continue
+        if network.article and not capitalised and not _article_before(full, start):
             continue
         found = _complement(document, start, end, form)
         if found is not None:
@@ -565,12 +601,34 @@ def _read(document: _Text, start: int, end: int, values: tuple, starts: set[int]
     return []
 
 
-def _person_before(full: str, start: int, gazetteer: Gazetteer) -> bool:
+def _epci_actor(matcher: _Matcher, code: str) -> tuple:
+    """(name, départements, communes) of an intercommunality written by its own name."""
+    actor = matcher.epci.get(code)
+    if actor is None:
+        gazetteer = matcher.gazetteer
+        place = Place("epci", code, gazetteer.epci[code]["name"], None, 0, False, True, gazetteer.region)
+        actor = matcher.epci[code] = (_epci_name(gazetteer, code), *_territory(gazetteer, place))
+    return actor
+
+
+def _person_before(document: _Text, start: int) -> bool:
     """A first name or a civility just before: « Jean-Pierre Plie », « Mme Ville »."""
+    full = document.full
     end = start - 1
     while end > 0 and full[end] in " \u00a0":
         end -= 1
     word = full[max(full.rfind(" ", 0, end), full.rfind("\n", 0, end)) + 1:end + 1].rstrip(".")
+    persons = document.matcher.persons  # the same few words come before (« la », « le », « du »)
+    person = persons.get(word)
+    if person is None:
+        if len(persons) > 10_000:
+            persons.clear()
+        person = persons[word] = _is_person_word(word, document.gazetteer)
+    return person
+
+
+def _is_person_word(word: str, gazetteer: Gazetteer) -> bool:
+    """« Jean-Pierre », « Mme »: a first name (capitalised) or a civility."""
     if not word:
         return False
     if fold(word) in CIVILITIES:
@@ -601,15 +659,13 @@ def _complement(document: _Text, start: int, end: int, form: Form) -> list[Actor
     follows = after[:1] == "-" or after[:1] in (" ", "\u00a0") and (
         next_char.isupper() or next_char.isdigit() or next_char in "«\"“("
         or after[1:].lower().startswith(CONNECTOR_STARTS))
-    span = connector = tokens = None
-    if follows:
-        tokens = _Tokens(full, end + 1 if after[:1] == "-" else end)  # « GEIQ-BTP »
-        connector, i = _connector(tokens, 0)
-        if plural:
-            return _enumeration(document, start, tokens, i, connector, form)
-        span = _name(tokens, i)
-    elif plural:
-        return []
+    if not follows:
+        return [] if plural else _bare(document, start, end, form)
+    tokens = _Tokens(full, end + 1 if after[:1] == "-" else end)  # « GEIQ-BTP »
+    connector, i = _connector(tokens, 0)
+    if plural:
+        return _enumeration(document, start, tokens, i, connector, form)
+    span = _name(tokens, i)
     if span and (network.complement != "name" or connector is None):
         result = _named(document, start, tokens, *span, connector, form)
         if result is False:
@@ -672,26 +728,39 @@ def _named(document: _Text, start: int, tokens: _Tokens, first: int, after: int,
         # the name and a word in lower case (« Pays basque », « Périgord vert »).
         word = tokens.text(after)
         longer = after + 1 if word[:1].islower() and fold(word) in document.last_words else after
-        for j in range(longer, first, -1):
-            text = _span(full, tokens, first, j)
-            place = _place(gazetteer, text, network.places)
-            if place is None and connector in ("de la", "de l'") and j >= after:
-                place = _place(gazetteer, f"{connector[3:]} {text}".replace("' ", "'"), network.places)
-            if place is False:
-                return False
-            if place:
-                return document.mention(_canonical(gazetteer, network, place), network.kind, start,
-                                        tokens.ends[j - 1], *_territory(gazetteer, place))
+        cache = document.matcher.leading
+        key = (network, connector, _span(full, tokens, first, longer), longer - after)
+        leading = cache.get(key, _UNKNOWN)
+        if leading is _UNKNOWN:
+            if len(cache) > 20_000:
+                cache.clear()
+            leading = cache[key] = _leading_place(gazetteer, network, connector, full, tokens, first, after,
+                                                  longer)
+        if leading is False:
+            return False
+        if leading is not None:
+            size, name, departements, communes = leading
+            return document.mention(name, network.kind, start, tokens.ends[first + size - 1], departements,
+                                    communes)
         if network.complement == "place":
             return None
     written = _span(full, tokens, first, after)
     if after - first == 1 and fold(written) in VAGUE:
         return None
-    places, elsewhere = _places_in(gazetteer, full, tokens, first, after)
-    if elsewhere and not places:
+    cache = document.matcher.inside
+    inside = cache.get(written)
+    if inside is None:
+        if len(cache) > 20_000:
+            cache.clear()
+        places, elsewhere = _places_in(gazetteer, full, tokens, first, after)
+        inside = cache[written] = (elsewhere and not places,
+                                   tuple(sorted({d for p in places for d in _territory(gazetteer, p)[0]})),
+                                   tuple(sorted({p.code for p in places if p.kind == "commune"})),
+                                   # « PLIE ESPACE TECHNOWEST »: the name as a name, not as a title
+                                   _title(written) if _shouted(written) else written)
+    elsewhere_only, departements, communes, shown = inside
+    if elsewhere_only:
         return False
-    departements = sorted({d for p in places for d in _territory(gazetteer, p)[0]})
-    communes = sorted({p.code for p in places if p.kind == "commune"})
     if not departements:
         located = _located_after(gazetteer, full, tokens, after)
         if located is False:
@@ -702,10 +771,28 @@ def _named(document: _Text, start: int, tokens: _Tokens, first: int, after: int,
             return False  # a text about elsewhere
         elif len(document.places.departements) == 1:
             departements = document.places.departements
-    if _shouted(written):
-        written = _title(written)  # « PLIE ESPACE TECHNOWEST »: the name as a name, not as a title
-    name = f"{network.name} {connector + ' ' if connector else ''}{written}".replace("' ", "'")
+    name = f"{network.name} {connector + ' ' if connector else ''}{shown}".replace("' ", "'")
     return document.mention(name, network.kind, start, tokens.ends[after - 1], departements, communes)
+
+
+_UNKNOWN = object()
+
+
+def _leading_place(gazetteer: Gazetteer, network: Network, connector: str | None, full: str, tokens: _Tokens,
+                   first: int, after: int, longer: int) -> tuple | bool | None:
+    """The longest leading part of tokens[first:longer] that is a place of the network's kinds: (its
+    number of tokens, the actor's canonical name, départements, communes); False for a place elsewhere,
+    None when there is none. It depends on the written words only: kept by them (`_Matcher.leading`)."""
+    for j in range(longer, first, -1):
+        text = _span(full, tokens, first, j)
+        place = _place(gazetteer, text, network.places)
+        if place is None and connector in ("de la", "de l'") and j >= after:
+            place = _place(gazetteer, f"{connector[3:]} {text}".replace("' ", "'"), network.places)
+        if place is False:
+            return False
+        if place:
+            return (j - first, _canonical(gazetteer, network, place), *_territory(gazetteer, place))
+    return None
 
 
 def _shouted(written: str) -> bool:

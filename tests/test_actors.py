@@ -4,6 +4,7 @@ import pytest
 
 from config.errors import ConfigError
 from pipeline.actors import ACTORS, KINDS, ActorMention, actor_documents, extract_actors, load_config, slug
+from pipeline.folding import match_text
 
 
 def actors(text: str, title: str = "") -> list[ActorMention]:
@@ -149,6 +150,28 @@ def test_places_given_by_the_tagger_are_used():
     [mention] = extract_actors("", text, places={"departements": ["87"], "outside": False})
     assert mention.departements == ("87",)
     assert extract_actors("", text, places={"departements": [], "outside": True}) == []
+
+
+def test_the_taggers_folded_text_gives_the_same_actors():
+    title = "Le PLIE des Graves et l'association Elan"
+    text = ("Les missions locales de Limoges, Guéret et Tulle, l'Agglomération d'Agen, le GEIQ-BTP Landes et "
+            "Mme Ville témoignent. L'association Elan, basée à Guéret, recrute. Le PLIE suivra 300 personnes.")
+    found = extract_actors(title, text)
+    assert len(found) == 9
+    assert extract_actors(title, text, words=match_text(f"{title}\n\n{text}")) == found
+
+
+def test_names_read_before_are_placed_by_each_texts_own_context():
+    # Names are kept from text to text (pipeline/actors.py, _Matcher): what surrounds them is read again.
+    assert names("L'association Elan, à Guéret, recrute.") == [("Association Elan", "association", ("23",))]
+    assert names("L'association Elan recrute.") == [("Association Elan", "association", ())]
+    assert extract_actors("", "L'association Elan recrute.", places={"departements": [], "outside": True}) == []
+    assert names("L'association Elan (Corrèze) recrute.") == [("Association Elan", "association", ("19",))]
+    found = actors("La mission locale de Tulle recrute.") + actors("Hier, la mission locale de Tulle a ouvert.")
+    assert [(m.name, m.match, m.start) for m in found] == [
+        ("Mission locale de Tulle", "mission locale de Tulle", 5),
+        ("Mission locale de Tulle", "mission locale de Tulle", 11)]
+    assert names("Le PLIE de Lille recrute.") == [] and names("Le PLIE de Lille recrute.") == []
 
 
 def test_an_old_or_short_commune_name_gives_the_communes_name():
