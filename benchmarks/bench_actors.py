@@ -61,13 +61,12 @@ def run() -> None:
         return time.process_time() - started
 
     def tagger_and_actors() -> tuple[float, float]:
-        # As `veille tag` runs it: the tagger's places and folded text given (the text is folded again
-        # while the tagger's result does not carry it).
+        # As `veille tag` runs it: the tagger's places and folded text given.
         extraction = 0.0
         started = time.process_time()
         for (_, title, text), result in zip(docs, tag_texts(taxonomy, docs, gazetteer)):
             before = time.process_time()
-            extract_actors(title, text, gazetteer, places=result.tags, words=getattr(result, "words", None))
+            extract_actors(title, text, gazetteer, places=result.tags, words=result.words)
             extraction += time.process_time() - before
         return time.process_time() - started, extraction
 

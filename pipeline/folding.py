@@ -41,7 +41,7 @@ def _fold_table() -> dict[int, str]:
 _FOLD_TABLE = _fold_table()
 _FOLD_SEQUENCE = "".join(_FOLD_TABLE.get(code, chr(code)) for code in range(0x2100))
 _WORDS_SEQUENCE = "".join(c if c.isalnum() or c == "-" else " " for c in _FOLD_SEQUENCE)
-SHORT = 64  # below this length, str.translate is faster than going through bytes
+SHORT = 24  # below this length, str.translate is faster than going through bytes (30 characters: 0.8 µs, 0.6)
 
 
 def _slow_fold(text: str) -> str:

@@ -36,6 +36,7 @@ class TagResult:
     rule_tags: dict = field(default_factory=dict)  # the same format, the rules alone
     judgement: Judgement | None = None          # the model's, when one was applied
     model: TagModel | None = None
+    words: str | None = None                    # match_text(title + "\n\n" + text), read by the actors too
 
     @property
     def nature_origin(self) -> str:
@@ -115,7 +116,7 @@ def _rules(taxonomy: Taxonomy, doc_id: str, title: str, text: str, gazetteer: Ga
         "outside": places.outside,
         "evidence": sorted(topics.evidence + places.evidence, key=_start),
     }
-    return TagResult(rule_tags, topics.scores, rule_tags), Counter(model_words)  # counted in C
+    return TagResult(rule_tags, topics.scores, rule_tags, words=words), Counter(model_words)  # counted in C
 
 
 def _judged(result: TagResult, model: TagModel, probabilities: dict, known_words: int) -> TagResult:
@@ -123,17 +124,17 @@ def _judged(result: TagResult, model: TagModel, probabilities: dict, known_words
     rule_tags = result.rule_tags
     judgement = model.decide(probabilities, rule_tags["nature"], rule_tags["themes"], result.scores, known_words)
     if not judgement.additions and not judgement.vetoes:  # most often: the rules' nature and themes stand
-        return TagResult(rule_tags, result.scores, rule_tags, judgement, model)
+        return TagResult(rule_tags, result.scores, rule_tags, judgement, model, result.words)
     themes = (set(rule_tags["themes"]) - {v for f, v in judgement.vetoes if f == "themes"}) | {
         v for f, v in judgement.additions if f == "themes"}
     if judgement.nature == rule_tags["nature"] and themes == set(rule_tags["themes"]):
-        return TagResult(rule_tags, result.scores, rule_tags, judgement, model)
+        return TagResult(rule_tags, result.scores, rule_tags, judgement, model, result.words)
     tags = {**rule_tags, "nature": judgement.nature, "themes": sorted(themes),
             "evidence": [e for e in rule_tags["evidence"]
                          if e["facet"] not in ("nature", "themes")
                          or (e["facet"] == "nature" and e["value"] == judgement.nature)
                          or (e["facet"] == "themes" and e["value"] in themes)]}
-    return TagResult(tags, result.scores, rule_tags, judgement, model)
+    return TagResult(tags, result.scores, rule_tags, judgement, model, result.words)
 
 
 _start = itemgetter("start")  # an evidence's offset (in C: called for every evidence)
@@ -251,7 +252,7 @@ def tag_items(db: sqlite_utils.Database, taxonomy: Taxonomy, everything: bool = 
             rows += model_rows(item_id, judgement.additions, judgement.vetoes, model, reasons)
         after = {f"{r['facet']}:{r['value']}" for r in rows if r["action"] == "add"} - {
             f"{r['facet']}:{r['value']}" for r in rows if r["action"] == "remove"}
-        actors = extract_actors(title, text, gazetteer, places=result.tags)  # places not read twice
+        actors = extract_actors(title, text, gazetteer, places=result.tags, words=result.words)  # not read twice
         with db.atomic():
             db.execute("DELETE FROM tags WHERE item_id = ? AND origin IN ('auto', 'model')", [item_id])
             if rows:

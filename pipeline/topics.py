@@ -50,14 +50,17 @@ class Cue:
     acronym: bool = False
     exclude: bool = False
     weight: float = 1.0   # 2 for a strong keyword
-    tag: tuple[str, str] = field(init=False, compare=False, repr=False)           # (facet, value)
-    repeat_key: tuple[str, str, str] = field(init=False, compare=False, repr=False)  # counted MAX_REPEAT times
-    lede_only: bool = field(init=False, compare=False, repr=False)  # a nature cue: counts half after the lede
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tag", (self.facet, self.value))
-        object.__setattr__(self, "repeat_key", (self.facet, self.value, self.keyword))
-        object.__setattr__(self, "lede_only", self.facet == "nature")
+    @property
+    def tag(self) -> tuple[str, str]:
+        return self.facet, self.value
+
+
+# A cue as `TopicMatcher.tag` reads it, all worked out when the taxonomy is compiled: (its tag's
+# number, its keyword's number (counted MAX_REPEAT times), its weight in the title, in the lede and
+# after it (a nature cue counts half there), whether it is an acronym, its facet, its value). Numbers,
+# not tuples of strings, for what a document counts: a small integer hashes at no cost.
+Scoring = tuple[int, int, float, float, float, bool, str, str]
 
 
 @dataclass
@@ -160,82 +163,95 @@ PATTERN_REACH = 40
 
 @dataclass
 class TopicMatcher:
-    # Each key's value: (key length, word length, cues, the tags it is an exclusion of, the anchor it is or None).
+    # Each key's value: (its length - 1, the word's length, Scoring of its cues, None or for a key
+    # that is an exclusion or an anchor: (the tag numbers it is an exclusion of, the numbers of the
+    # patterns it is an anchor of)).
     automaton: ahocorasick.Automaton
-    patterns: list[tuple[Cue, re.Pattern, tuple[str, ...] | None]]
-    min_scores: dict[tuple[str, str], float]
+    patterns: list[tuple[Scoring, re.Pattern, tuple[str, ...] | None]]
+    tags: list[tuple[str, str]]         # (facet, value) of each tag number, in the taxonomy's order
+    min_scores: list[float]             # by tag number
     keys: dict[str, tuple]  # the automaton's keys and values (for an automaton shared with places)
+    natures: list[tuple[int, str]] = field(init=False)    # (tag number, kind) in NATURE_PRIORITY order
+    themes: frozenset[int] = field(init=False)            # tag numbers of themes
+
+    def __post_init__(self) -> None:
+        number = {tag: i for i, tag in enumerate(self.tags)}
+        self.natures = [(number[("nature", n)], n) for n in NATURE_PRIORITY]
+        self.themes = frozenset(i for i, (facet, _) in enumerate(self.tags) if facet == "themes")
 
     def tag(self, title: str, text: str, words: str | None = None, matches=None) -> TopicTags:
         """Tag a document; `words` is match_text(title + "\\n\\n" + text) when already computed,
         `matches` the automaton's matches in it (end index, value) when already found."""
         full = f"{title}\n\n{text}"
         if matches is None:
-            matches = self.automaton.iter(words or match_text(full))
+            matches = list(self.automaton.iter(words or match_text(full)))
         title_end = len(title)
-        hits: list[tuple[int, int, Cue]] = []
-        excluded: list[tuple[int, int, tuple[str, str]]] = []
-        anchors: dict[str, list[int]] = {}  # anchor -> where it occurs
-        for end_index, (key_length, word_length, cues, exclude, anchor) in matches:
-            start = end_index - key_length + 1  # the key's leading space is the character before the word
-            if anchor is not None:
-                anchors.setdefault(anchor, []).append(end_index)
-                continue
-            for tag in exclude:
-                excluded.append((start, start + word_length, tag))
-            for cue in cues:
-                if not cue.acronym or _acronym_as_written(full, start, start + word_length):
-                    hits.append((start, start + word_length, cue))
-        if self.patterns:
-            hits.extend(self._pattern_hits(full, title_end, anchors))
+        lede_end = title_end + 2 + LEDE_CHARS
+        # First the few exclusions and anchors: an exclusion may come after the keyword it cancels.
+        excluded: list[tuple[int, int, int]] = []
+        anchors: dict[int, list[int]] = {}  # pattern number -> where its anchors end in the title and lede
+        for end_index, (offset, word_length, _, special) in matches:
+            if special is not None:
+                exclude, anchor_of = special
+                for tag in exclude:
+                    excluded.append((end_index - offset, end_index - offset + word_length, tag))
+                if end_index < lede_end:
+                    for pattern in anchor_of:
+                        anchors.setdefault(pattern, []).append(end_index)
+        pattern_matches = self._pattern_hits(full, lede_end, anchors) if self.patterns else ()
 
-        scores: dict[tuple[str, str], float] = {}
-        repeats: dict[tuple[str, str, str], int] = {}
+        scores: dict[int, float] = {}  # tag number -> score
+        repeats: dict[int, int] = {}
         counted = []
         # The automaton gives matches by where they end: the occurrences of one keyword (never
         # overlapping) are in the order of the text, which is what MAX_REPEAT needs.
-        for hit in hits:
-            start, end, cue = hit
-            if excluded and any(a <= start and end <= b and tag == cue.tag for a, b, tag in excluded):
-                continue
-            repeat = repeats.get(cue.repeat_key, 0) + 1
-            repeats[cue.repeat_key] = repeat
-            if repeat > MAX_REPEAT:
-                continue
-            if start < title_end:
-                weight = cue.weight * TITLE_WEIGHT
-            elif cue.lede_only and start >= LEDE_CHARS:
-                weight = cue.weight * 0.5
-            else:
-                weight = cue.weight
-            scores[cue.tag] = scores.get(cue.tag, 0.0) + weight
-            counted.append(hit)
+        for end_index, (offset, word_length, cues, _) in itertools.chain(matches, pattern_matches):
+            start = end_index - offset  # the key's leading space is the character before the word
+            end = start + word_length
+            for cue in cues:
+                tag, keyword, title_weight, lede_weight, late_weight, acronym, _, _ = cue
+                if acronym and not _acronym_as_written(full, start, end):
+                    continue
+                if excluded and any(a <= start and end <= b and t == tag for a, b, t in excluded):
+                    continue
+                repeat = repeats[keyword] = repeats.get(keyword, 0) + 1
+                if repeat > MAX_REPEAT:
+                    continue
+                weight = title_weight if start < title_end else lede_weight if start < LEDE_CHARS else late_weight
+                scores[tag] = scores.get(tag, 0.0) + weight
+                counted.append((start, end, cue))
 
-        natures = [n for n in NATURE_PRIORITY if scores.get(("nature", n), 0) >= self.min_scores[("nature", n)]]
-        nature = max(natures, key=lambda n: (scores[("nature", n)], -NATURE_PRIORITY.index(n)), default="initiative")
+        nature, best = "initiative", None
+        for tag, kind in self.natures:  # the best score; of equal ones, the first in NATURE_PRIORITY
+            score = scores.get(tag, 0)
+            if score >= self.min_scores[tag] and (best is None or score > best):
+                nature, best = kind, score
+        nature_tag = self.natures[NATURE_PRIORITY.index(nature)][0]
         length_factor = max(1.0, len(text) / LONG_TEXT_CHARS)
-        chosen = {("nature", nature)} | {
+        tags, min_scores, themes = self.tags, self.min_scores, self.themes
+        chosen = {nature_tag} | {
             tag for tag, score in scores.items()
-            if tag[0] != "nature" and score >= self.min_scores[tag] * (length_factor if tag[0] == "themes" else 1)}
+            if tags[tag][0] != "nature" and score >= min_scores[tag] * (length_factor if tag in themes else 1)}
+        chosen_tags = [tags[tag] for tag in chosen]
         return TopicTags(
             nature=nature,
-            scores=dict(scores),
-            themes=sorted(v for f, v in chosen if f == "themes"),
-            dispositifs=sorted(v for f, v in chosen if f == "dispositifs"),
-            evidence=[{"facet": cue.facet, "value": cue.value, "match": full[start:end], "start": start}
-                      for start, end, cue in counted if cue.tag in chosen],
+            scores={tags[tag]: score for tag, score in scores.items()},
+            themes=sorted(v for f, v in chosen_tags if f == "themes"),
+            dispositifs=sorted(v for f, v in chosen_tags if f == "dispositifs"),
+            evidence=[{"facet": facet, "value": value, "match": full[start:end], "start": start}
+                      for start, end, (tag, _, _, _, _, _, facet, value) in counted if tag in chosen],
         )
 
-    def _pattern_hits(self, full: str, title_end: int, anchors: dict[str, list[int]]) -> list[tuple[int, int, Cue]]:
+    def _pattern_hits(self, full: str, lede_end: int, anchors: dict[int, list[int]]) -> list[tuple[int, tuple]]:
         """Matches of the patterns in the title and the lede (nature cues: the rest counts half anyway),
-        each searched around the occurrences of its anchors there (everywhere when it has none)."""
-        lede_end = title_end + 2 + LEDE_CHARS
+        each searched around the occurrences of its anchors there (everywhere when it has none); as
+        the automaton's matches: (start, (0, length, (Scoring,), None))."""
         found = []
-        for cue, regex, pattern_anchors in self.patterns:
+        for number, (cue, regex, pattern_anchors) in enumerate(self.patterns):
             if pattern_anchors is None:
                 windows = [(0, min(lede_end, len(full)))]
             else:
-                ends = sorted(end for a in pattern_anchors for end in anchors.get(a, ()) if end < lede_end)
+                ends = anchors.get(number)  # in the order of the text, as the automaton gives them
                 if not ends:
                     continue
                 windows = []
@@ -249,7 +265,7 @@ class TopicMatcher:
                 # The window alone is folded; a lookbehind still sees the characters before it.
                 folded = fold(full[max(0, low - 16):high])
                 shift = low - max(0, low - 16)
-                found.extend((low + m.start() - shift, low + m.end() - shift, cue)
+                found.extend((low + m.start() - shift, (0, m.end() - m.start(), (cue,), None))
                              for m in regex.finditer(folded, shift))
         return found
 
@@ -282,6 +298,7 @@ def _glued(key: str) -> tuple[str, ...]:
 def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
     entries: dict[str, list[Cue]] = defaultdict(list)
     patterns: list[tuple[Cue, re.Pattern, tuple[str, ...] | None]] = []
+    anchor_of: dict[str, dict[int, None]] = defaultdict(dict)  # anchor -> numbers of its patterns
     min_scores = {}
     for facet in TAXONOMY_FACETS:
         for slug, entry in getattr(taxonomy, facet).items():
@@ -301,21 +318,34 @@ def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
                         entries[key].append(cue)
             for pattern in entry.patterns:
                 anchors = _anchors(pattern)
-                patterns.append((Cue(facet, slug, pattern), re.compile(pattern), anchors))
                 for anchor in anchors or ():
                     entries[anchor].append(Cue("anchor", anchor, pattern))  # anywhere, not only at a word start
+                    anchor_of[anchor].setdefault(len(patterns))
+                patterns.append((Cue(facet, slug, pattern), re.compile(pattern), anchors))
+    tags = list(min_scores)
+    number = {tag: i for i, tag in enumerate(tags)}
+    keywords: dict[tuple[str, str, str], int] = {}
+
+    def scoring(cue: Cue) -> Scoring:
+        late = cue.weight * 0.5 if cue.facet == "nature" else cue.weight  # a nature cue after the lede
+        keyword = keywords.setdefault((cue.facet, cue.value, cue.keyword), len(keywords))
+        return number[cue.tag], keyword, cue.weight * TITLE_WEIGHT, cue.weight, late, cue.acronym, cue.facet, cue.value
+
     keys = {}
     for key, cues in entries.items():
-        anchor = next((cue.value for cue in cues if cue.facet == "anchor"), None)
-        hits = tuple(cue for cue in cues if cue.facet != "anchor" and not cue.exclude)
-        excludes = tuple(sorted({cue.tag for cue in cues if cue.exclude}))
         word_length = len(key.strip(" -")) if key.startswith("-") or key.endswith("-") else len(key.rstrip()) - 1
-        keys[key] = (len(key), word_length, hits, excludes, anchor)
+        if key in anchor_of:  # an anchor counts as nothing else (a keyword with the same key is not counted)
+            keys[key] = (len(key) - 1, word_length, (), ((), tuple(anchor_of[key])))
+            continue
+        hits = tuple(scoring(cue) for cue in cues if not cue.exclude)
+        excludes = tuple(number[tag] for tag in sorted({cue.tag for cue in cues if cue.exclude}))
+        keys[key] = (len(key) - 1, word_length, hits, (excludes, ()) if excludes else None)
     automaton = ahocorasick.Automaton()
     for key, value in keys.items():
         automaton.add_word(key, value)
     automaton.make_automaton()
-    return TopicMatcher(automaton, patterns, min_scores, keys)
+    return TopicMatcher(automaton, [(scoring(cue), regex, anchors) for cue, regex, anchors in patterns], tags,
+                        [min_scores[tag] for tag in tags], keys)
 
 
 _compiled: dict[int, tuple[Taxonomy, TopicMatcher]] = {}

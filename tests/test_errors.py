@@ -59,10 +59,12 @@ def test_tag_jsonl_reports_lines_that_are_not_utf8_and_tags_the_rest(config_dir,
     source = tmp_path / "docs.jsonl"
     source.write_bytes('{"id": "1", "title": "PLIE à Guéret", "text": "Le PLIE de Guéret."}\n'.encode()
                        + '{"id": "2", "title": "Café à Tulle"}\n'.encode("latin-1")
-                       + '{"id": "3", "title": "Mission locale à Pau"}\n'.encode())
+                       + '{"id": "3", "title": "Mission locale à Pau"}\n'.encode()
+                       + b'{"id": "4\\ud800", "title": "Un identifiant invalide"}\n')
     result = run_veille("tag", "--jsonl", str(source), "--config", str(config_dir))
     assert [line.split('"')[3] for line in result.stdout.splitlines()] == ["1", "3"]
     assert "ligne 2 ignorée : texte qui n'est pas en UTF-8" in result.stderr and "Traceback" not in result.stderr
+    assert "ligne 4 ignorée : caractère invalide" in result.stderr
 
 
 def test_one_file_for_the_archive_and_the_subscribers_is_refused(config_dir, archive):

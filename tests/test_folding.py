@@ -32,7 +32,7 @@ SAMPLES = [
     "Texte avec un contrôle \x85 et … et œ",  # a C1 control character of its own beside stand-ins
     "Émoji 😀 et \U0001F600 et \u2100 \uffff",
     "x" * 100 + "é" + "’" * 3 + "\x9c" + "œ",
-    "A" * 63 + "É",  # just under SHORT
+    "A" * (folding.SHORT - 1) + "É",  # just under SHORT
     "Tab\tnew\nline\rnbsp\u00a0",
 ]
 

@@ -153,4 +153,10 @@ def jsonl_documents(lines):
         except ValueError as e:
             click.echo(f"ligne {number} ignorée : {e}", err=True)
             continue
-        yield str(doc["id"]), str(doc.get("title") or ""), str(doc.get("text") or "")
+        document = str(doc["id"]), str(doc.get("title") or ""), str(doc.get("text") or "")
+        try:
+            "".join(document).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escaped in JSON ("\ud800"): no UTF-8 text has it
+            click.echo(f"ligne {number} ignorée : caractère invalide (moitié de paire UTF-16 seule)", err=True)
+            continue
+        yield document
