@@ -36,6 +36,12 @@ def test_demo_runs_end_to_end(tmp_path):
     for path in (html, text, out / "mail", out / "veille.db"):
         assert str(path) in result.stdout
     assert "veille serve --db" in result.stdout
+    # The directory of actors the news names, as `veille actors` lists it.
+    actors = db["acteurs"].count
+    assert actors >= 10 and f"veille actors --db {out / 'veille.db'} ({actors} acteur(s)" in result.stdout
+    listed = run_veille("actors", "--json", "--db", str(out / "veille.db"), "--config", str(ROOT / "config"))
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(rows) == actors and "France Travail" in {row["name"] for row in rows}
 
     # The demo plays the curator: the week's status before and after its approval by « demo ».
     week = html.stem.removeprefix("bulletin-")

@@ -116,8 +116,9 @@ def _run(config: Config, settings: Settings, sources: list[Source], out_dir: Pat
         check_approved(db, week, settings.tz, max_age)  # what `veille bulletin send` checks
     sent = send_bulletin(subscribers, week, letter_composer(bulletin, settings, gazetteer), settings.smtp)
     echo(f"Envoi : {len(sent.sent)} bulletin(s) personnalisé(s) remis au serveur SMTP local.")
+    actors = db["acteurs"].count
     return {"runs": runs, "bulletin": bulletin, "week": week, "html": html_path, "text": text_path,
-            "db": db_path, "send": sent}
+            "db": db_path, "send": sent, "actors": actors}
 
 
 def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, echo=print) -> dict:
@@ -149,6 +150,7 @@ def run_demo(out_dir: Path | str, site_dir: Path | str, config_dir: Path | str, 
     echo(f"  archive         : {result['db']}")
     echo(f"  sélection       : .venv/bin/veille bulletin plan --db {result['db']} --week {result['week']}")
     echo(f"  validation      : .venv/bin/veille bulletin status --db {result['db']} --week {result['week']}")
+    echo(f"  acteurs         : .venv/bin/veille actors --db {result['db']} ({result['actors']} acteur(s) dans l'annuaire)")
     echo(f"Pour parcourir l'archive (et essayer les liens de désabonnement) : VEILLE_SECRET={settings.secret.get_secret_value()} "
          f".venv/bin/veille serve --db {result['db']} --subscribers-db {out_dir / 'subscribers.db'} "
          f"--bulletins {out_dir / 'bulletins'}")
