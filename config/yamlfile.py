@@ -15,6 +15,10 @@ import yaml
 
 from config.errors import ConfigError
 
+# libyaml's safe loader when PyYAML was built with it: the same data and marks, ten times faster (the
+# taxonomy is read by every command, and the CLI must start in under a second).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass
 class YamlDocument:
@@ -55,9 +59,9 @@ def read_yaml(path: Path | str) -> YamlDocument:
     except UnicodeDecodeError as e:
         raise ConfigError(path, [(None, "", f"le fichier n'est pas en UTF-8 ({e.reason})")]) from e
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
         _refuse_duplicate_keys(path, root)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
