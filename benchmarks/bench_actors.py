@@ -14,29 +14,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
-import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = 2000
-PRESS = ROOT.parent / "shared" / "corpora" / "press" / "articles.jsonl"
+from benchmarks.bench_tagging import DOCS, ROOT, corpus as press_texts
 
 
 def corpus() -> tuple[list[tuple[str, str, str]], str]:
-    """(id, title, text) documents cycled to DOCS, and where they come from."""
-    if PRESS.exists():
-        from pipeline.evaluation import load_press
-
-        texts = [(a["title"], a["text"]) for a in load_press(PRESS, split="dev")]
-        source = "the dev part of the shared press corpus"
-    else:
-        texts = []
-        for path in sorted((ROOT / "demo" / "site").glob("*.yaml")):
-            for article in yaml.safe_load(path.read_text(encoding="utf-8"))["articles"]:
-                texts.append((article["title"], f"{article['summary']}\n\n{article['body']}"))
-        source = "the demo's articles (../shared/corpora/press is absent)"
-    return [(str(i), *texts[i % len(texts)]) for i in range(DOCS)], source
+    """(id, title, text) documents cycled to DOCS (bench_tagging's texts), and where they come from."""
+    texts, source = press_texts()
+    return [(str(i), title, text) for i, (title, text) in enumerate(texts)], source
 
 
 def run() -> None:
