@@ -21,6 +21,12 @@ glues: "Vienne" is not found in "Haute-Vienne"); matches are then disambiguated:
   text, then population; a short name of ours ("Saint-Paul" for Saint-Paul-lès-Dax) that is the
   official name of a far larger town elsewhere (Saint-Paul, La Réunion) is that town unless the text
   says otherwise;
+- a town called by the first word of its name ("Neuville" for Neuville-de-Poitou) when the gazetteer
+  has no such short name for it is that town only if the text names its département otherwise;
+- "de Corrèze", a département named like one of its own villages, is the département ("la mairie de
+  Corrèze" the village); "le Val de Sérigny" (a brand, a small country) gives the département only;
+- places in a sentence that opens on a comparison ("À titre de comparaison, la Gironde…") are not the
+  text's, when the text names a place of the région elsewhere;
 - a commune implies its département and its EPCI; a département name alone gives the département.
 """
 
@@ -110,6 +116,7 @@ class Place:
     ambiguous: bool = False  # a common word or first name: needs context
     in_region: bool = False
     region: str | None = None
+    needs_departement: bool = False  # a town's first word ("Neuville"): stands only with its département named
 
     @property
     def weight(self) -> int:
@@ -119,6 +126,10 @@ class Place:
 
 _NOT_A_FIRST_WORD = frozenset(("saint", "sainte", "haute", "basse", "grand", "grande", "petit", "petite", "notre",
                                "vieux", "vieille"))
+# A town's name whose first word people use alone ("Neuville" for Neuville-de-Poitou); not the generic
+# first words of merged communes' names ("Terres-de-Haute-Charente", "Val-de-…").
+_FIRST_WORD_OF_A_TOWN = re.compile(r"([^\W\d_]{5,})-(?:de|d'|du|des|sur|sous|en|les|lès|la|le|l')(?=[-'])")
+_GENERIC_FIRST_WORDS = _NOT_A_FIRST_WORD | {"terres", "vals", "vallee", "vallees", "coteaux", "portes", "rives"}
 
 
 @dataclass
@@ -280,6 +291,18 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
                              region))
         for part in c.get("parts", ()):  # "Montalivet" for Vendays-Montalivet: a town's context needed
             add(part, Place("commune", code, part, c["dep"], c["pop"], True, True, region))
+    # A town of the région called by the first word of its name, when the gazetteer has no such short
+    # name for it (the word is another place's name too, or a word): "à Neuville" in a text about the
+    # Vienne is Neuville-de-Poitou; elsewhere, not (see `tag_places`). One town a word and département.
+    first_words: dict[tuple[str, str], list[tuple[str, str, dict]]] = {}
+    for code, c in data["communes"].items():
+        match = _FIRST_WORD_OF_A_TOWN.match(c["name"])
+        if match and (c["pop"] or 0) >= MINOR_POPULATION and fold(match[1]) not in _GENERIC_FIRST_WORDS:
+            first_words.setdefault((fold(match[1]), c["dep"]), []).append((match[1], code, c))
+    for towns in first_words.values():
+        word, code, c = towns[0]
+        if len(towns) == 1 and not any(p.code == code for key in name_variants(word) for p in names.get(key, ())):
+            add(word, Place("commune", code, word, c["dep"], c["pop"], True, True, region, needs_departement=True))
     for name, code, dep, population, short_names, ambiguous in data["outside_communes"]:
         place = Place("commune_out", code, name, dep, population, ambiguous, False, dep_region.get(dep))
         for spelling in (name, *short_names):
@@ -307,7 +330,8 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
     # "Lacanau-Océan"): the name as a prefix, " tarnos-", checked in `find_mentions`.
     # Towns only, of one word: such pairs and resorts are towns, and every key makes the scan slower.
     for key, places in list(names.items()):
-        communes = [p for p in places if p.kind == "commune" and p.population >= MINOR_POPULATION]
+        communes = [p for p in places if p.kind == "commune" and p.population >= MINOR_POPULATION
+                    and not p.needs_departement]
         if communes and " " not in key[1:-1] and "-" not in key:
             names.setdefault(key[:-1] + "-", []).extend(communes)
 
@@ -340,7 +364,7 @@ _STRONG_PLACE_CONTEXT = re.compile(
 _RIVER = re.compile(r"\b(?:bords?|rives?|berges?|vallee|cours|long|amont|aval|confluent|sur|traverse[rz]?|franchi[rt]?)"
                     r"\s+(?:de\s+)?(?:la|le|les|l')\s*$")  # "les bords de la Vienne": the river
 _ARTICLE = re.compile(r"(?:\b(?:la|les|le|des|du|en)\s+|\bl')$")
-_TOWN_PREPOSITION = re.compile(r"\ba\s+$")
+_TOWN_PREPOSITION = re.compile(r"\b(?:a|commune de|mairie de|maire de|village de|bourg de)\s+$")
 _OF = re.compile(r"(?:\bde\s+|\bd')$")
 _ENUMERATION = re.compile(r"^\s*(?:,|et|ou)\s*$")
 _LOCATED_AFTER = re.compile(r"\s*(?:,\s*(?:en|au|aux|dans)\s|\()")  # "Anais, en Charente-Maritime"
@@ -555,7 +579,9 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
             # Leading a line: a title ("Creuse : …") or a table's row ("Creuse\t7,4").
             title_lead = (mention.start <= 1 or text[mention.start - 1] == "\n") and (
                 _TITLE_LEAD.match(text, mention.end) or _TABLE_CELL.match(text, mention.end))
-            only_departement = all(p.kind in ("departement", "area") for p in places)
+            # The département is a name of its own villages only ("Corrèze"): "de Corrèze" is the département.
+            only_departement = all(p.kind in ("departement", "area") or p.kind == "commune" and p.dep == place.code
+                                   for p in places)
             if (_ARTICLE.search(before) or code_after or title_lead or surface.isupper()
                     or in_enumeration()  # "GEIQ BTP Landes et Côte basque"
                     or only_departement and _OF.search(before)):  # "député de Gironde" (not "de Vienne": a town)
@@ -617,7 +643,8 @@ _FIRM_WORDS = frozenset((
     "transports", "laboratoire", "laboratoires", "editions", "imprimerie", "menuiserie", "scierie", "fonderie"))
 _AREA_WORDS = frozenset((
     "foret", "marais", "presqu'ile", "plateau", "massif", "estuaire", "baie", "pointe", "pertuis", "etang", "dune",
-    "dunes", "landes", "causse", "gorges"))
+    "dunes", "landes", "causse", "gorges",
+    "val"))  # « le Val de Sérigny »: a brand or a small country named after a village, not the village
 _OF_ONE = frozenset(("du", "des", "de", "d'"))
 _LEADING_PUNCTUATION = "([{«\"“‘'‹,;:.!?-"
 
@@ -689,7 +716,7 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
             continue
         places = mention.places
         side = places[0].in_region
-        if len(places) == 1:
+        if len(places) == 1 and not places[0].needs_departement:
             context_deps.add(places[0].dep or "")
         elif any(p.in_region != side for p in places):
             continue  # no side; but "La Réunion", a département and a région, both elsewhere, has one
@@ -706,13 +733,47 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
     # Pass 2: one place per mention.
     postcode_deps = None
     for mention in mentions:
+        for place in mention.places:
+            if place.needs_departement:
+                mention.places = tuple(p for p in mention.places if not p.needs_departement or p.dep in context_deps)
+                break
         if len(mention.places) == 1:
             mention.chosen = mention.places[0]
         elif mention.places:
             if postcode_deps is None:
                 postcode_deps = {p[:2] for p in _POSTCODE.findall(words or match_text(text)) if not p.startswith("97")}
             mention.chosen = _choose(mention.places, context_deps, postcode_deps, inside, outside, gazetteer)
+    _drop_compared(mentions, text)
     return _assemble(mentions, gazetteer, written_deps)
+
+
+# How a sentence about places compared with opens, folded: the phrase alone before a comma (« À titre
+# de comparaison, la Gironde… »), not « Par comparaison avec 2022, Niort… » (the text's place then).
+_COMPARISON_OPENING = re.compile(r"(?:a titre de comparaison|a titre comparatif|par comparaison|en comparaison"
+                                 r"|pour comparaison|en guise de comparaison|comparativement)\s*,")
+
+
+def _in_comparison(text: str, start: int) -> bool:
+    """The sentence of a name at `start`, read in the 300 characters before it where "compar" is
+    written there (`_drop_compared` checks that first), opens on a comparison."""
+    window = text[max(0, start - 300):start]
+    opening = max(window.rfind(". "), window.rfind("\n"), window.rfind("! "), window.rfind("? ")) + 1
+    return _COMPARISON_OPENING.match(fold(window[opening:].lstrip(" \u00a0"))) is not None
+
+
+def _drop_compared(mentions: list[Mention], text: str) -> None:
+    """Places named in a sentence that opens on a comparison (« À titre de comparaison, la hausse
+    atteint 12 % en Gironde ») are the yardstick, not the text's places: dropped when the text names
+    a place of the région elsewhere. (The same place named elsewhere still counts there.) Most
+    mentions cost one bounded search in C."""
+    compared = [m for m in mentions if m.chosen is not None and text.find("ompar", max(0, m.start - 300), m.start) >= 0
+                and _in_comparison(text, m.start)]
+    if not compared:
+        return
+    compared_ids = {id(m) for m in compared}
+    if any(m.chosen is not None and m.chosen.in_region and id(m) not in compared_ids for m in mentions):
+        for mention in compared:
+            mention.chosen = None
 
 
 def _fall_back_to_inner_names(mentions: list[Mention], text: str, gazetteer: Gazetteer) -> list[Mention]:
@@ -774,7 +835,7 @@ def _clear(mention: Mention) -> bool:
 
 def _decide_locally(mention: Mention, places: list[Place], text: str) -> list[Place]:
     """A following "(86)" picks that département's place; "la Vienne" is the département and
-    "à Vienne" a town."""
+    "à Vienne", "la mairie de Corrèze" a town."""
     if len(places) < 2:
         return places
     code_after = _CODE_AFTER.match(text, mention.end)
@@ -782,7 +843,7 @@ def _decide_locally(mention: Mention, places: list[Place], text: str) -> list[Pl
         same = [p for p in places if p.dep == code_after[1].upper()]
         if same:
             return same
-    before = fold(text[max(0, mention.start - 12):mention.start])
+    before = fold(text[max(0, mention.start - 16):mention.start])
     departements = [p for p in places if p.kind == "departement"]
     if departements and _ARTICLE.search(before):
         return departements

@@ -162,3 +162,34 @@ def test_a_member_called_by_the_first_word_of_its_name_inside_an_epci_name():
     tags = tag_places("La communauté de communes du Pays de Villeneuve en Armagnac Landais recrute.")
     assert tags.communes == ["40331"]  # Villeneuve-de-Marsan
     assert tag_places("La CC du Réolais en Sud Gironde recrute.").communes == []  # « Gironde »: the département
+
+
+@pytest.mark.parametrize("text, departements, communes", [
+    # A sentence opening on a comparison names the yardstick, not the text's places...
+    ("À Tulle, le chômage baisse de 3 %. Par comparaison, il baisse de 1 % en Creuse.", ["19"], ["19272"]),
+    # ...still counted when named elsewhere, or when the text names no other place.
+    ("À Tulle, le chômage baisse. En comparaison, la Creuse stagne. La Creuse recrute peu.", ["19", "23"], ["19272"]),
+    ("À titre de comparaison, le chômage baisse de 1 % en Creuse.", ["23"], []),
+    ("À Tulle, un atelier compare les offres. La Creuse suit.", ["19", "23"], ["19272"]),  # no comparison's opening
+    ("La Creuse recrute. Par comparaison avec 2022, Tulle compte 300 offres de plus.", ["19", "23"], ["19272"]),
+])
+def test_places_named_as_a_comparison(text, departements, communes):
+    assert places(text) == (departements, communes)
+
+
+@pytest.mark.parametrize("text, departements, communes", [
+    # A town called by the first word of its name, which is also another place's name: only when the
+    # text names the town's département otherwise.
+    ("Un forum de l'emploi à Neuville, au nord de Poitiers.", ["86"], ["86177", "86194"]),
+    ("Un forum de l'emploi à Neuville, dans la Vienne.", ["86"], ["86177"]),
+    ("Un forum de l'emploi à Valence, dans la Drôme.", [], []),
+    # A département named like one of its villages: « de Corrèze » is the département, the village
+    # needs a town's context.
+    ("Les artisans de Corrèze recrutent.", ["19"], []),
+    ("La mairie de Corrèze recrute.", ["19"], ["19062"]),
+    ("Un tiers-lieu ouvre à Corrèze.", ["19"], ["19062"]),
+    # A brand or a small country named « Val de » a village gives the département only.
+    ("Les fromages du Val de Lezay recrutent.", ["79"], []),
+])
+def test_first_words_namesakes_of_a_departement_and_vals(text, departements, communes):
+    assert places(text) == (departements, communes)
