@@ -10,12 +10,10 @@ import pytest
 
 from config.loading import load_config
 from newsletter.subscribers import add_subscriber, open_subscribers_db
-from pipeline.archive import insert_item, open_db
 from pipeline.directory import decide, rebuild_directory
 from pipeline.places import load_gazetteer
-from pipeline.tagging import tag_items
 from tests.conftest import ROOT
-from tests.test_directory import ITEMS
+from tests.test_directory import ITEMS, tagged_archive
 from tests.test_server import PASSWORD, csrf_token, login, page_text
 from veille import curators
 from veille.server import make_datasette
@@ -27,17 +25,8 @@ SUBSCRIBER = "abonnee.secrete@example.org"
 
 @pytest.fixture
 def site(tmp_path, monkeypatch):
-    config = load_config(ROOT / "config")
-    gazetteer = load_gazetteer(config.gazetteer_path)
-    db = open_db(tmp_path / "veille.db")
-    db["sources"].insert({"id": "sud", "name": "Sud Ouest"})
-    ids = {name: insert_item(db, {"url": f"https://example.org/{name}", "source_id": "sud", "title": title,
-                                  "text": text, "published_at": published})
-           for name, (title, text, published) in ITEMS.items()}
-    ids["hostile"] = insert_item(db, {"url": "https://example.org/hostile", "source_id": "sud", "title": HOSTILE_TITLE,
-                                      "text": "La mairie de Tulle recrute dix agents.",
-                                      "published_at": "2026-11-27T08:00:00+00:00"})
-    tag_items(db, config.taxonomy, gazetteer=gazetteer, rules_only=True)
+    db, ids, config, gazetteer = tagged_archive(tmp_path / "veille.db", {**ITEMS, "hostile": (
+        HOSTILE_TITLE, "La mairie de Tulle recrute dix agents.", "2026-11-27T08:00:00+00:00")})
     decide(db, "rename", "mairie-de-tulle", value=HOSTILE, curator="marie")
     rebuild_directory(db, gazetteer, config.taxonomy)
     db.conn.commit()

@@ -39,17 +39,23 @@ ITEMS = {
 }
 
 
-@pytest.fixture
-def archive(tmp_path):
+def tagged_archive(path, items: dict = ITEMS):
+    """An archive at `path` holding `items` (name -> (title, text, published)), tagged by the rules:
+    (db, ids by name, config, gazetteer)."""
     config = load_config(ROOT / "config")
     gazetteer = load_gazetteer(config.gazetteer_path)
-    db = open_db(tmp_path / "veille.db")
+    db = open_db(path)
     db["sources"].insert({"id": "sud", "name": "Sud Ouest"})
     ids = {name: insert_item(db, {"url": f"https://example.org/{name}", "source_id": "sud", "title": title,
                                   "text": text, "published_at": published})
-           for name, (title, text, published) in ITEMS.items()}
+           for name, (title, text, published) in items.items()}
     tag_items(db, config.taxonomy, gazetteer=gazetteer, rules_only=True)
     return db, ids, config, gazetteer
+
+
+@pytest.fixture
+def archive(tmp_path):
+    return tagged_archive(tmp_path / "veille.db")
 
 
 def _row(db, key):
