@@ -35,7 +35,9 @@ SHORT_NAME_MIN_TOWN = 2000         # "Brive" for Brive-la-Gaillarde, "Sainte-Foy
 # A name is a common word when its lower-cased form is frequent in French (wordfreq's Zipf scale)
 # and the commune is too small for that frequency to come from the commune itself.
 COMMON_WORD_ZIPF = {2000: 2.8, 10000: 3.3}  # population below -> minimum Zipf frequency
-PART_NAME_MAX_ZIPF = 3.0  # a part of a double-barrelled name ("Hossegor") as frequent as this is a word
+PART_NAME_MAX_ZIPF = 3.0
+# "La Teste" for La Teste-de-Buch: capitalised after its article, the word may be a rarer verb form ("teste")
+ARTICLE_SHORT_NAME_MAX_ZIPF = 4.0  # a part of a double-barrelled name ("Hossegor") as frequent as this is a word
 # First names and words that word frequencies miss (accents, rare spellings).
 EXTRA_AMBIGUOUS = {"Anais", "Vars", "Sore", "Gours", "Marie", "Julien", "Lucie", "Benoît", "Agnès", "Claire",
                    "Germain", "Laurent", "Martin", "Vincent", "Mathieu", "Remy", "Rémy", "Aigre", "Gond", "Cave",
@@ -149,6 +151,15 @@ def add_short_forms(result_communes: dict, all_names: set[str]) -> None:
             population = result_communes[town]["pop"]
             if population >= SHORT_NAME_MIN_TOWN and not is_ambiguous(short, population):
                 result_communes[town]["aliases"].append(short)
+    # A town named with an article and a hyphenated rest is called by its first part: "La Teste" for
+    # La Teste-de-Buch (large towns only, the word no common one: not "Le Palais", "La Roche").
+    from wordfreq import zipf_frequency
+
+    for c in result_communes.values():
+        match = re.match(r"^((?:La|Le|Les) ([A-ZÀ-Ý][\w']{3,}))-", c["name"])
+        if (match and c["pop"] >= SHORT_NAME_MIN_POPULATION and match[1] not in all_names
+                and zipf_frequency(match[2].lower(), "fr") < ARTICLE_SHORT_NAME_MAX_ZIPF):
+            c["aliases"].append(match[1])
     for c in result_communes.values():
         article = re.match(r"^(?:Le|Les) (.+)$", c["name"])
         if article and article[1] not in all_names:

@@ -22,6 +22,9 @@ def places(text):
     ("Conseil départemental de la Haute-Vienne.", ["87"], []),        # "Vienne" is glued
     ("Les entreprises de Charente-Maritime.", ["17"], []),            # "Charente" is glued
     ("Une entreprise de Saint-Martin-d'Hères.", [], []),              # a name inside a longer one
+    ("Le maire de La Teste a signé.", ["33"], ["33529"]),              # La Teste-de-Buch by its first part
+    ("Le Taillan ouvre un chantier.", ["33"], ["33519"]),             # Le Taillan-Médoc
+    ("Le Palais des sports accueille le forum.", [], []),              # « palais » is a word: no short form
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
