@@ -117,6 +117,7 @@ class Place:
     in_region: bool = False
     region: str | None = None
     needs_departement: bool = False  # a town's first word ("Neuville"): stands only with its département named
+    accents_needed: bool = False  # "Contré": written "Contre", the word is meant
 
     @property
     def weight(self) -> int:
@@ -280,7 +281,8 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         if joined and len(first) >= 4 and fold(first) not in taken:
             c = {**c, "aliases": [*c["aliases"], first], "first_part": first}
             data["communes"][code] = c
-        add(c["name"], Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True, region))
+        add(c["name"], Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True, region,
+                             accents_needed=c.get("accents_needed", False)))
         for alias in c["aliases"]:
             # An old name of a merged commune: small places, so short one-word names need context; so
             # does a name without its article ("Passage" for Le Passage: a common noun first).
@@ -541,6 +543,8 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
     kept = []
     for place in places:
         if place.kind in ("commune", "commune_out"):
+            if place.accents_needed and surface != place.name and not surface.isupper():
+                continue  # « Contre le chômage… », « le Maire de Bègles »: the word, not Contré or Mairé
             if not_a_town is None:
                 named_before = _named_before(before)
                 not_a_town = named_before in ("street", "person") or _not_a_town(text, mention, previous,
@@ -588,6 +592,8 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 kept.append(place)
             continue
         if place.ambiguous:
+            if ambiguous_ok is None and _RIVER.search(before):
+                ambiguous_ok = False  # "les bords de l'Isle": the river, not the commune Isle
             if ambiguous_ok is None:
                 if inside_longer is None:
                     inside_longer = _inside_longer_name(text, previous)
@@ -859,6 +865,12 @@ def _apply_located_in(mentions: list[Mention], text: str) -> None:
     keeps only the candidates that are there."""
     located: dict[str, tuple[Place, ...]] = {}
     for mention, where in zip(mentions, mentions[1:]):
+        if len(where.places) == 1 and where.places[0].kind == "commune" and mention.places \
+                and text[mention.end:where.start].strip() == "(" and text[where.end:where.end + 2].strip()[:1] == ")" \
+                and all(p.kind in ("commune", "commune_out") and p.population < where.places[0].population
+                        for p in mention.places):
+            mention.places = ()  # "Ma Campagne (Angoulême)", "Saint-Cybard (Angoulême)": a district of the town
+            continue
         if len(where.places) != 1 or where.places[0].kind not in ("departement", "region", "abroad"):
             continue
         if not _LOCATED_IN.match(text[mention.end:where.start]):

@@ -131,7 +131,25 @@ def region_commune_entries(current: dict, region_communes: dict, epci_of: dict[s
             "ambiguous": is_ambiguous(c["nom"], c.get("population") or 0),
             "homonym_pop": outside_pop.get(c["nom"], 0),
         }
+        if word_without_accents(c["nom"]):
+            result_communes[code]["accents_needed"] = True
     return result_communes
+
+
+def word_without_accents(name: str) -> bool:
+    """A one-word name whose accents make it a village and whose bare spelling is a common word
+    ("Contré" and "contre", "Mairé" and "maire"): written without them, the word is meant."""
+    import unicodedata
+
+    from wordfreq import zipf_frequency
+
+    if " " in name or "-" in name or "'" in name:
+        return False
+    bare = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    if bare == name:
+        return False
+    frequency = zipf_frequency(bare.lower(), "fr")
+    return frequency >= PART_NAME_MAX_ZIPF and frequency > zipf_frequency(name.lower(), "fr")
 
 
 def add_short_forms(result_communes: dict, all_names: set[str]) -> None:
@@ -149,7 +167,10 @@ def add_short_forms(result_communes: dict, all_names: set[str]) -> None:
         # Saintes is Saint-Jean-d'Angély).
         for town in codes:
             population = result_communes[town]["pop"]
-            if population >= SHORT_NAME_MIN_TOWN and not is_ambiguous(short, population):
+            # Without its article: "L'Isle" is the river Isle as often as L'Isle-d'Espagnac.
+            bare = re.sub(r"^(?:L'|La |Le |Les )", "", short)
+            if population >= SHORT_NAME_MIN_TOWN and not is_ambiguous(short, population) \
+                    and not is_ambiguous(bare, population):
                 result_communes[town]["aliases"].append(short)
     # A town named with an article and a hyphenated rest is called by its first part: "La Teste" for
     # La Teste-de-Buch (large towns only, the word no common one: not "Le Palais", "La Roche").

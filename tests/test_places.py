@@ -25,6 +25,12 @@ def places(text):
     ("Le maire de La Teste a signé.", ["33"], ["33529"]),              # La Teste-de-Buch by its first part
     ("Le Taillan ouvre un chantier.", ["33"], ["33519"]),             # Le Taillan-Médoc
     ("Le Palais des sports accueille le forum.", [], []),              # « palais » is a word: no short form
+    ("Contre le chômage, une entreprise à but d'emploi.", [], []),     # « Contre » is no Contré
+    ("En présence du Maire de Bègles.", ["33"], ["33039"]),            # nor « Maire » Mairé
+    ("La commune de Contré accueille un chantier.", ["17"], ["17117"]),
+    ("Une balade sur les bords de l'Isle à Périgueux.", ["24"], ["24322"]),  # the river, not Isle (87)
+    ("Un chantier à Isle, près de Limoges.", ["87"], ["87075", "87085"]),
+    ("Ma Campagne (Angoulême) compte 1 943 habitants.", ["16"], ["16015"]),  # a district of the town
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
@@ -117,6 +123,10 @@ def test_part_names_come_from_the_gazetteer_build():
     gazetteer = load_gazetteer()
     assert gazetteer.communes["19011"]["parts"] == ["Pompadour"]
     assert "parts" not in gazetteer.communes["23255"]  # Trois-Fonds: « Fonds » is a common word
+    assert gazetteer.communes["17117"]["accents_needed"]  # Contré: « contre » is a word
+    assert "accents_needed" not in gazetteer.communes["23096"]  # « Gueret » is still Guéret
+    assert "L'Isle" not in gazetteer.communes["16166"]["aliases"]  # the river Isle as often as L'Isle-d'Espagnac
+    assert gazetteer.communes["33529"]["aliases"] == ["La Teste"]
 
 
 @pytest.mark.parametrize("text, communes", [
