@@ -110,3 +110,28 @@ def test_the_projects_themes_read_the_field_not_a_programmes_name():
     engaged = matcher.tag("À Périgueux, des entreprises s'engagent pour l'insertion",
                           "Dix employeurs signent une charte d'engagement des entreprises du bassin.")
     assert "rse" in engaged.themes
+
+
+def test_the_projects_words_in_another_sense():
+    """Issue 14, seen on real press: a programme's name, an association's legal form, a survey's author
+    are no cue of what the words mean elsewhere."""
+    from config.loading import load_taxonomy
+    from tests.conftest import ROOT
+
+    matcher = compile_taxonomy(load_taxonomy(ROOT / "config" / "taxonomy.yaml"))
+    candidates = matcher.tag("Deux candidats au dispositif Territoires zéro chômeurs",
+                             "Deux territoires zéro chômeurs se portent candidats ; la commune et ses "
+                             "partenaires montent le projet d'entreprise à but d'emploi.")
+    assert ("nature", "etude") not in candidates.scores  # « chômeurs » of the programme's name
+    circular = matcher.tag("Une recyclerie ouvre ses portes",
+                           "L'association loi 1901 mise sur l'économie circulaire et embauche six salariés.")
+    assert ("nature", "politique") not in circular.scores
+    survey = matcher.tag("Besoins en main-d'œuvre : 12 000 projets en Corrèze",
+                         "Selon l'enquête BMO de France Travail, les employeurs prévoient 12 000 recrutements. "
+                         "France Travail a publié les chiffres par bassin.")
+    assert "france-travail" not in survey.dispositifs  # the survey's author, a source of figures
+    at_work = matcher.tag("France Travail ouvre une agence à Ussel", "L'agence accueillera les demandeurs d'emploi.")
+    assert "france-travail" in at_work.dispositifs
+    assises = matcher.tag("Premières Assises de l'insertion dans la Vienne",
+                          "150 personnes étaient réunies au CREPS pour ces assises.")
+    assert assises.nature == "evenement"
