@@ -2,6 +2,7 @@
 
     python scripts/evaluate_press.py [--split dev|blind|both] [--details] [--json]
     python scripts/evaluate_press.py --cv 5 [--repeats 2]     # the honest estimate, on the dev part
+    python scripts/evaluate_press.py --corpus FILE --split all --ways rules,shipped   # another labelled set
 
 Ways measured:
 - `rules`: config/taxonomy.yaml and the gazetteer alone;
@@ -77,8 +78,9 @@ def taggers() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=str(PRESS_CORPUS))
-    parser.add_argument("--split", choices=("dev", "blind", "both"), default=None,
-                        help="default: both (dev with --cv)")
+    parser.add_argument("--split", choices=("dev", "blind", "both", "all"), default=None,
+                        help="default: both (dev with --cv); all: every article of --corpus whatever its split "
+                             "(another set in the same format, e.g. real articles labelled apart)")
     parser.add_argument("--ways", default="rules,project model,shipped",
                         help="comma-separated: rules, project model, shipped")
     parser.add_argument("--details", action="store_true", help="precision and recall per nature and per tag")
@@ -97,7 +99,7 @@ def main() -> int:
     ways = taggers()
     wanted = [w.strip() for w in args.ways.split(",")]
     for split in (("dev", "blind") if args.split in (None, "both") else (args.split,)):
-        articles = load_press(args.corpus, split)
+        articles = load_press(args.corpus, None if split == "all" else split)
         for way in wanted:
             scores = evaluate_press(articles, ways[way])
             if args.json:

@@ -171,3 +171,21 @@ def test_cross_validation_reads_the_development_part_only():
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stdout == ""
     assert "development part" in result.stderr or "corpus absent" in result.stderr
+
+
+def test_another_labelled_set_is_measured_whole(tmp_path):
+    gold = {"nature": "evenement", "themes": [], "dispositifs": ["france-travail"], "departements": ["23"],
+            "communes": ["23096"], "region_na": True, "outside": False, "national": False, "note": ""}
+    articles = [{"id": "o1", "split": "extra", "url": "https://example.org/o1", "title": "Forum de l'emploi à Guéret",
+                 "text": "France Travail organise un forum le 12 mars à Guéret, avec trente recruteurs.",
+                 "gold": gold},
+                {"id": "o2", "split": "dev", "url": "https://example.org/o2", "title": "Forum à Guéret",
+                 "text": "Un forum de l'emploi le 3 avril à Guéret : France Travail invite les recruteurs.",
+                 "gold": gold}]
+    corpus = tmp_path / "set.jsonl"
+    corpus.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles), encoding="utf-8")
+    result = subprocess.run([sys.executable, "scripts/evaluate_press.py", "--corpus", str(corpus), "--split", "all",
+                             "--ways", "rules", "--json"], cwd=ROOT, capture_output=True, text=True, check=True)
+    figures = json.loads(result.stdout)
+    assert figures["split"] == "all" and figures["documents"] == 2
+    assert figures["nature"] == 1.0 and figures["communes"] == 1.0
