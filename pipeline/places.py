@@ -363,7 +363,8 @@ _PLACE_CONTEXT = re.compile(
 _STRONG_PLACE_CONTEXT = re.compile(
     r"(?:\b(?:a|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|au|aux|\d{5})\s+"
     r"|\bjusqu'a)$")
-_RIVER = re.compile(r"\b(?:bords?|rives?|berges?|vallee|cours|long|amont|aval|confluent|sur|traverse[rz]?|franchi[rt]?)"
+_RIVER = re.compile(r"\b(?:bords?|rives?|berges?|vallee|cours|long|amont|aval|confluent|boucles?|meandres?|sur"
+                    r"|traverse[rz]?|franchi[rt]?)"
                     r"\s+(?:de\s+)?(?:la|le|les|l')\s*$")  # "les bords de la Vienne": the river
 _ARTICLE = re.compile(r"(?:\b(?:la|les|le|des|du|en)\s+|\bl')$")
 _TOWN_PREPOSITION = re.compile(r"\b(?:a|commune de|mairie de|maire de|village de|bourg de)\s+$")
@@ -592,8 +593,9 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 kept.append(place)
             continue
         if place.ambiguous:
-            if ambiguous_ok is None and _RIVER.search(before):
-                ambiguous_ok = False  # "les bords de l'Isle": the river, not the commune Isle
+            if ambiguous_ok is None and (_RIVER.search(before) or _inside_a_name_of(text, mention.start)):
+                # "les bords de l'Isle": the river, not the commune Isle; "la Quinzaine du Bois": a name
+                ambiguous_ok = False
             if ambiguous_ok is None:
                 if inside_longer is None:
                     inside_longer = _inside_longer_name(text, previous)
@@ -684,6 +686,15 @@ _STREET_NAMED_AFTER = re.compile(
     r"\b(?:rue|avenue|boulevard|place|allée|allées|quai|impasse|chemin|cours|square)\s+"
     r"(?:[A-ZÀ-Ý][\w-]*\s+){1,2}(?:de\s|du\s|d['’])$")
 _LOWER_ARTICLE = re.compile(r"(?:la|le|les)\s|l['’]")
+def _inside_a_name_of(text: str, start: int) -> bool:
+    """A capitalised word mid-sentence and "du", "des", "de la" or "de" just before `start`."""
+    found = _NAME_BEFORE_OF.search(text[max(0, start - 60):start])
+    return found is not None and found.start() > 0  # a text's first word is a sentence's
+
+
+# A capitalised word and "du", "des", "de la" just before a common word's name: a longer proper name
+# ("la Quinzaine du Bois", "l'Ousse des Bois"), not the village (a sentence's first word excepted).
+_NAME_BEFORE_OF = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])\b[A-ZÀ-Ý][a-zà-ÿ]+[ \u00a0]+(?:du|des|de[ \u00a0]+la|de)[ \u00a0]+$")
 # "Hélène de Nexon": a first name and a particle before the name make a person.
 _PARTICLE_OF_A_NAME = re.compile(r"\b([A-ZÀ-Ý][a-zà-ÿ]+)\s+(?:de\s|d['’])$")
 

@@ -31,6 +31,9 @@ def places(text):
     ("Une balade sur les bords de l'Isle à Périgueux.", ["24"], ["24322"]),  # the river, not Isle (87)
     ("Un chantier à Isle, près de Limoges.", ["87"], ["87075", "87085"]),
     ("Ma Campagne (Angoulême) compte 1 943 habitants.", ["16"], ["16015"]),  # a district of the town
+    ("La boucle de l'Isle et Chamiers, à Périgueux.", ["24"], ["24322"]),   # the river again
+    ("La Quinzaine du Bois se poursuit en Creuse.", ["23"], []),            # a name, not Bois (17)
+    ("Mairie de Bois : un chantier d'insertion.", ["17"], ["17050"]),      # a sentence's first word
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
