@@ -694,7 +694,8 @@ def _inside_a_name_of(text: str, start: int) -> bool:
 
 # A capitalised word and "du", "des", "de la" just before a common word's name: a longer proper name
 # ("la Quinzaine du Bois", "l'Ousse des Bois"), not the village (a sentence's first word excepted).
-_NAME_BEFORE_OF = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])\b[A-ZÀ-Ý][a-zà-ÿ]+[ \u00a0]+(?:du|des|de[ \u00a0]+la|de)[ \u00a0]+$")
+_NAME_BEFORE_OF = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])\b[A-ZÀ-Ý][a-zà-ÿ]+[ \u00a0]+"
+                             r"(?:(?:du|des|de[ \u00a0]+la|de)[ \u00a0]+|de[ \u00a0]+l['’]|d['’])$")
 # "Hélène de Nexon": a first name and a particle before the name make a person.
 _PARTICLE_OF_A_NAME = re.compile(r"\b([A-ZÀ-Ý][a-zà-ÿ]+)\s+(?:de\s|d['’])$")
 

@@ -33,6 +33,7 @@ def places(text):
     ("Ma Campagne (Angoulême) compte 1 943 habitants.", ["16"], ["16015"]),  # a district of the town
     ("La boucle de l'Isle et Chamiers, à Périgueux.", ["24"], ["24322"]),   # the river again
     ("La Quinzaine du Bois se poursuit en Creuse.", ["23"], []),            # a name, not Bois (17)
+    ("Réunion à la Filature de l'Isle, à Périgueux.", ["24"], ["24322"]),  # nor Isle (87)
     ("Mairie de Bois : un chantier d'insertion.", ["17"], ["17050"]),      # a sentence's first word
 ])
 def test_spellings_and_boundaries(text, departements, communes):
