@@ -374,7 +374,7 @@ _LOCATED_AFTER = re.compile(r"\s*(?:,\s*(?:en|au|aux|dans)\s|\()")  # "Anais, en
 _CODE_AFTER = re.compile(r"\s*\((\d[\dabAB]|97\d)\)")
 _WRITTEN_DEP = re.compile(r"\((\d[\dabAB]|97\d)\)")
 # "Bruges, en Belgique", "Lagos, au Nigeria", "Bonnes (Vienne)"; not an enumeration "la Corrèze, la Creuse".
-_LOCATED_IN = re.compile(r"^\s*(?:,\s*(?:en|au|aux|dans\s+(?:le|la|les)|dans\s+l['’])|\((?:en\s+)?)\s*$")
+_LOCATED_IN = re.compile(r"^\s*(?:,?\s*(?:en|au|aux|dans\s+(?:le|la|les)|dans\s+l['’])|\((?:en\s+)?)\s*$")
 _POSTCODE = re.compile(r" (\d{5})(?= )")  # in the matching text (match_text): far faster than \b…\b
 
 
@@ -548,8 +548,8 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 continue  # « Contre le chômage… », « le Maire de Bègles »: the word, not Contré or Mairé
             if not_a_town is None:
                 named_before = _named_before(before)
-                not_a_town = named_before in ("street", "person") or _not_a_town(text, mention, previous,
-                                                                                   first_names)
+                not_a_town = named_before in ("street", "person", "product") or _not_a_town(
+                    text, mention, previous, first_names)
             if not_a_town:
                 continue
             if named_before == "area":
@@ -653,6 +653,8 @@ _AREA_WORDS = frozenset((
     "foret", "marais", "presqu'ile", "plateau", "massif", "estuaire", "baie", "pointe", "pertuis", "etang", "dune",
     "dunes", "landes", "causse", "gorges",
     "val"))  # « le Val de Sérigny »: a brand or a small country named after a village, not the village
+# A wine or a spirit named after its town ("l'appellation Pessac-Léognan", "la filière Cognac").
+_PRODUCT_WORDS = frozenset(("appellation", "appellations", "aoc", "aop", "igp", "filiere", "cru", "crus", "cuvee"))
 _OF_ONE = frozenset(("du", "des", "de", "d'"))
 _LEADING_PUNCTUATION = "([{«\"“‘'‹,;:.!?-"
 
@@ -681,6 +683,8 @@ def _named_before(before: str) -> str | None:
         return "area" if head in _AREA_WORDS else None
     if head in _PERSON_WORDS:
         return "person"
+    if head in _PRODUCT_WORDS:
+        return "product"
     return "firm" if head in _FIRM_WORDS else None
 _STREET_NAMED_AFTER = re.compile(
     r"\b(?:rue|avenue|boulevard|place|allée|allées|quai|impasse|chemin|cours|square)\s+"

@@ -35,6 +35,10 @@ def places(text):
     ("La Quinzaine du Bois se poursuit en Creuse.", ["23"], []),            # a name, not Bois (17)
     ("Réunion à la Filature de l'Isle, à Périgueux.", ["24"], ["24322"]),  # nor Isle (87)
     ("Mairie de Bois : un chantier d'insertion.", ["17"], ["17050"]),      # a sentence's first word
+    ("La filière Cognac recrute des saisonniers.", [], []),                # the spirit, not the town
+    ("Un forum à Cognac le 12 mars.", ["16"], ["16102"]),
+    ("Emplois francs à Saint-Quentin en Yvelines.", [], []),               # « en » + département: located
+    ("Un forum à Bordeaux en Gironde.", ["33"], ["33063"]),
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
