@@ -593,8 +593,10 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 kept.append(place)
             continue
         if place.ambiguous:
-            if ambiguous_ok is None and (_RIVER.search(before) or _inside_a_name_of(text, mention.start)):
-                # "les bords de l'Isle": the river, not the commune Isle; "la Quinzaine du Bois": a name
+            if ambiguous_ok is None and (_RIVER.search(before) or _inside_a_name_of(text, mention.start)
+                                         or _CAPITALISED_AFTER.match(text, mention.end)):
+                # "les bords de l'Isle": the river, not the commune Isle; "la Quinzaine du Bois", "Plaine
+                # Commune": a longer name
                 ambiguous_ok = False
             if ambiguous_ok is None:
                 if inside_longer is None:
@@ -631,6 +633,7 @@ def _not_a_town(text: str, mention: Mention, previous: tuple[str, int] | None, f
 
 
 _CAPITAL_ARTICLES = ("La ", "Le ", "Les ", "L'", "L’")
+_CAPITALISED_AFTER = re.compile(r"[ \u00a0]+[A-ZÀ-Ý][a-zà-ÿ]")
 _SURNAME_AFTER = re.compile(r"[ \u00a0]+(?:(?:de|du|d['’]) ?)?[A-ZÀ-Ý][a-zà-ÿ]")
 _PARTICLES = ("de ", "d'", "d’", "du ")
 

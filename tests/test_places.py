@@ -39,6 +39,7 @@ def places(text):
     ("Un forum à Cognac le 12 mars.", ["16"], ["16102"]),
     ("Emplois francs à Saint-Quentin en Yvelines.", [], []),               # « en » + département: located
     ("Un forum à Bordeaux en Gironde.", ["33"], ["33063"]),
+    ("Les agglomérations de Plaine Commune et d'Est Ensemble.", [], []),  # a longer name, not Plaine-et-Vallées
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
