@@ -365,7 +365,7 @@ _STRONG_PLACE_CONTEXT = re.compile(
     r"|\bjusqu'a)$")
 _RIVER = re.compile(r"\b(?:bords?|rives?|berges?|vallee|cours|long|amont|aval|confluent|boucles?|meandres?|sur"
                     r"|traverse[rz]?|franchi[rt]?)"
-                    r"\s+(?:de\s+)?(?:la|le|les|l')\s*$")  # "les bords de la Vienne": the river
+                    r"\s+(?:(?:de\s+)?(?:la|le|les|l')|du|des)\s*$")  # "les bords de la Vienne", "les rives du Brion"
 _ARTICLE = re.compile(r"(?:\b(?:la|les|le|des|du|en)\s+|\bl')$")
 _TOWN_PREPOSITION = re.compile(r"\b(?:a|commune de|mairie de|maire de|village de|bourg de)\s+$")
 _OF = re.compile(r"(?:\bde\s+|\bd')$")
@@ -560,6 +560,8 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 continue
             if place.population < CITY_POPULATION and named_before == "firm":
                 continue  # "la biscuiterie Lezay": a firm named after a village (a town's firm is in it)
+            if place.population < CITY_POPULATION and _RIVER.search(before):
+                continue  # "les rives du Brion": a river named like a village
             if place.population < CITY_POPULATION and not place.ambiguous:
                 if surface[:1] in "lL" and _LOWER_ARTICLE.match(surface) and place.name[:1].isupper() \
                         and fold(place.name).split(" ", 1)[0] in ("la", "le", "les", "l'"):
@@ -624,8 +626,8 @@ def _not_a_town(text: str, mention: Mention, previous: tuple[str, int] | None, f
     if previous and previous[0][:1].isupper() and fold(previous[0]) in first_names:
         return True
     raw = text[max(0, mention.start - 40):mention.start]
-    if raw.endswith(_CAPITAL_ARTICLES):
-        return True
+    if raw.endswith(_CAPITAL_ARTICLES) or _CAPITAL_PARTICLE.search(raw):
+        return True  # "La Moustey"; "les épisodes De Fursac": a brand's or a family's name
     if raw.endswith(_PARTICLES):
         particle = _PARTICLE_OF_A_NAME.search(raw)
         return bool(particle and fold(particle[1]) in first_names or _STREET_NAMED_AFTER.search(raw))
@@ -633,6 +635,7 @@ def _not_a_town(text: str, mention: Mention, previous: tuple[str, int] | None, f
 
 
 _CAPITAL_ARTICLES = ("La ", "Le ", "Les ", "L'", "L’")
+_CAPITAL_PARTICLE = re.compile(r"[^\s.!?:;«\"“(]\s+(?:(?:De|Du|Des)\s+|D['’])$")  # mid-sentence
 _CAPITALISED_AFTER = re.compile(r"[ \u00a0]+[A-ZÀ-Ý][a-zà-ÿ]")
 _SURNAME_AFTER = re.compile(r"[ \u00a0]+(?:(?:de|du|d['’]) ?)?[A-ZÀ-Ý][a-zà-ÿ]")
 _PARTICLES = ("de ", "d'", "d’", "du ")

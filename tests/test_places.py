@@ -40,6 +40,9 @@ def places(text):
     ("Emplois francs à Saint-Quentin en Yvelines.", [], []),               # « en » + département: located
     ("Un forum à Bordeaux en Gironde.", ["33"], ["33063"]),
     ("Les agglomérations de Plaine Commune et d'Est Ensemble.", [], []),  # a longer name, not Plaine-et-Vallées
+    ("Les stagiaires aménagent les rives du Brion, près de Bazas.", ["33"], ["33036"]),  # a river
+    ("Un chantier à Brion, dans la Vienne.", ["86"], ["86038"]),
+    ("Après les épisodes De Fursac, une usine à La Souterraine.", ["23"], ["23176"]),  # a brand's name
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
