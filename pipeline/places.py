@@ -50,6 +50,7 @@ FIRST_NAMES = Path(__file__).resolve().parents[1] / "config" / "first_names.txt"
 # commune of the région ("du Soudan", "Saint-Sébastien" across the border).
 MINOR_POPULATION = 2000
 CITY_POPULATION = 10000
+FIRST_WORD_POPULATION = 1000  # a town called by its first word ("Neuville"): from this size
 ABROAD = (
     "Belgique", "Espagne", "Allemagne", "Italie", "Portugal", "Royaume-Uni", "Angleterre", "Suisse", "Luxembourg",
     "Pays-Bas", "Irlande", "Pologne", "Roumanie", "Ukraine", "Russie", "Grèce", "Turquie", "Maroc", "Algérie",
@@ -299,7 +300,7 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
     first_words: dict[tuple[str, str], list[tuple[str, str, dict]]] = {}
     for code, c in data["communes"].items():
         match = _FIRST_WORD_OF_A_TOWN.match(c["name"])
-        if match and (c["pop"] or 0) >= MINOR_POPULATION and fold(match[1]) not in _GENERIC_FIRST_WORDS:
+        if match and (c["pop"] or 0) >= FIRST_WORD_POPULATION and fold(match[1]) not in _GENERIC_FIRST_WORDS:
             first_words.setdefault((fold(match[1]), c["dep"]), []).append((match[1], code, c))
     for towns in first_words.values():
         word, code, c = towns[0]

@@ -43,6 +43,8 @@ def places(text):
     ("Les stagiaires aménagent les rives du Brion, près de Bazas.", ["33"], ["33036"]),  # a river
     ("Un chantier à Brion, dans la Vienne.", ["86"], ["86038"]),
     ("Après les épisodes De Fursac, une usine à La Souterraine.", ["23"], ["23176"]),  # a brand's name
+    ("Dans la Vienne, des navettes vers Thuré, Colombiers et Cenon.", ["86"], ["86046", "86081", "86272"]),
+    ("Cenon accueille le forum de l'emploi.", ["33"], ["33119"]),           # Cenon-sur-Vienne needs the Vienne
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
