@@ -547,6 +547,8 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
         if place.kind in ("commune", "commune_out"):
             if place.accents_needed and surface != place.name and not surface.isupper():
                 continue  # « Contre le chômage… », « le Maire de Bègles »: the word, not Contré or Mairé
+            if place.ambiguous and len(surface) <= 4 and surface.isupper():
+                continue  # « l'ARS »: an acronym, not the village Ars (a common word's name)
             if not_a_town is None:
                 named_before = _named_before(before)
                 not_a_town = named_before in ("street", "person", "product") or _not_a_town(

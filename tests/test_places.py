@@ -45,6 +45,8 @@ def places(text):
     ("Après les épisodes De Fursac, une usine à La Souterraine.", ["23"], ["23176"]),  # a brand's name
     ("Dans la Vienne, des navettes vers Thuré, Colombiers et Cenon.", ["86"], ["86046", "86081", "86272"]),
     ("Cenon accueille le forum de l'emploi.", ["33"], ["33119"]),           # Cenon-sur-Vienne needs the Vienne
+    ("Le dossier est sur le site de la préfecture et de l'ARS.", [], []),   # an acronym, not Ars
+    ("PLIE DU BASSIN DE LACQ", ["64"], ["64300"]),                          # a village in capitals still is
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
