@@ -85,9 +85,12 @@ OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes
 
 
 def name_variants(name: str) -> set[str]:
-    """Keys of a name: hyphens or spaces, Saint/St/Ste, œ or oe; between spaces (see `match_text`)."""
+    """Keys of a name: hyphens or spaces (or hyphens throughout), Saint/St/Ste, œ or oe; between spaces
+    (see `match_text`)."""
     base = fold(name)
     variants = {base, base.replace("-", " ")}
+    if "-" in base and " " in base:  # "Provence-Alpes-Côte-d'Azur", "La-Teste-de-Buch": hyphens throughout
+        variants.add(base.replace(" ", "-"))
     if "saint" in base:
         for variant in list(variants):
             variants.add(_SAINT_SPACE.sub(r"\1-", variant))  # "Pays de Saint Yrieix", "Saint-Yrieix"
@@ -545,7 +548,7 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
     kept = []
     for place in places:
         if place.kind in ("commune", "commune_out"):
-            if place.accents_needed and surface != place.name and not surface.isupper():
+            if place.accents_needed and surface.isascii() and not surface.isupper():
                 continue  # « Contre le chômage… », « le Maire de Bègles »: the word, not Contré or Mairé
             if place.ambiguous and len(surface) <= 4 and surface.isupper():
                 continue  # « l'ARS »: an acronym, not the village Ars (a common word's name)

@@ -47,6 +47,8 @@ def places(text):
     ("Cenon accueille le forum de l'emploi.", ["33"], ["33119"]),           # Cenon-sur-Vienne needs the Vienne
     ("Le dossier est sur le site de la préfecture et de l'ARS.", [], []),   # an acronym, not Ars
     ("PLIE DU BASSIN DE LACQ", ["64"], ["64300"]),                          # a village in capitals still is
+    ("Une aide aux communes de Luë et de Mézos.", ["40"], ["40163", "40182"]),  # another accent is an accent
+    ("Hausse de l'intérim en Provence-Alpes-Côte-d'Azur (+4,5 %).", [], []),  # hyphens throughout: no Azur
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
