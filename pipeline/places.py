@@ -702,14 +702,15 @@ _STREET_NAMED_AFTER = re.compile(
     r"\b(?:rue|avenue|boulevard|place|allée|allées|quai|impasse|chemin|cours|square)\s+"
     r"(?:[A-ZÀ-Ý][\w-]*\s+){1,2}(?:de\s|du\s|d['’])$")
 _LOWER_ARTICLE = re.compile(r"(?:la|le|les)\s|l['’]")
+
+
 def _inside_a_name_of(text: str, start: int) -> bool:
-    """A capitalised word mid-sentence and "du", "des", "de la" or "de" just before `start`."""
+    """A capitalised word mid-sentence and "du", "des", "de la", "de l'" or "de" just before `start`:
+    a common word's name ends a longer proper name ("la Quinzaine du Bois", "la Filature de l'Isle")."""
     found = _NAME_BEFORE_OF.search(text[max(0, start - 60):start])
     return found is not None and found.start() > 0  # a text's first word is a sentence's
 
 
-# A capitalised word and "du", "des", "de la" just before a common word's name: a longer proper name
-# ("la Quinzaine du Bois", "l'Ousse des Bois"), not the village (a sentence's first word excepted).
 _NAME_BEFORE_OF = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])\b[A-ZÀ-Ý][a-zà-ÿ]+[ \u00a0]+"
                              r"(?:(?:du|des|de[ \u00a0]+la|de)[ \u00a0]+|de[ \u00a0]+l['’]|d['’])$")
 # "Hélène de Nexon": a first name and a particle before the name make a person.
@@ -893,11 +894,8 @@ def _apply_located_in(mentions: list[Mention], text: str) -> None:
     keeps only the candidates that are there."""
     located: dict[str, tuple[Place, ...]] = {}
     for mention, where in zip(mentions, mentions[1:]):
-        if len(where.places) == 1 and where.places[0].kind == "commune" and mention.places \
-                and text[mention.end:where.start].strip() == "(" and text[where.end:where.end + 2].strip()[:1] == ")" \
-                and all(p.kind in ("commune", "commune_out") and p.population < where.places[0].population
-                        for p in mention.places):
-            mention.places = ()  # "Ma Campagne (Angoulême)", "Saint-Cybard (Angoulême)": a district of the town
+        if _district_of(mention, where, text):
+            mention.places = ()
             continue
         if len(where.places) != 1 or where.places[0].kind not in ("departement", "region", "abroad"):
             continue
@@ -917,6 +915,17 @@ def _apply_located_in(mentions: list[Mention], text: str) -> None:
         surface = fold(mention.surface)
         if surface in located:
             mention.places = tuple(p for p in mention.places if p in located[surface])
+
+
+def _district_of(mention: Mention, town: Mention, text: str) -> bool:
+    """"Ma Campagne (Angoulême)", "Saint-Cybard (Angoulême)": a smaller place's name, then a town's
+    alone in brackets, names a district of the town."""
+    if len(town.places) != 1 or town.places[0].kind != "commune" or not mention.places:
+        return False
+    if text[mention.end:town.start].strip() != "(" or text[town.end:town.end + 2].strip()[:1] != ")":
+        return False
+    return all(p.kind in ("commune", "commune_out") and p.population < town.places[0].population
+               for p in mention.places)
 
 
 def _choose(places: tuple[Place, ...], context_deps: set[str], postcode_deps: set[str], inside: int,
