@@ -30,7 +30,7 @@ from pipeline.actors import KINDS
 from pipeline.directory import ActorView, actor_view, decide, load_decisions, rebuild_directory
 from pipeline.places import load_gazetteer
 from veille.datasette_plugin.item_page import _templates
-from veille.datasette_plugin.site import Site, logged_curator, page, read_form, with_site
+from veille.datasette_plugin.site import Site, archive_name, logged_curator, page, read_form, with_site
 from veille.datasette_plugin.workspace import _write
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")  # the keys pipeline.actors derives: ascii slugs
@@ -118,7 +118,7 @@ def render_actor_cell(row, value, column, table, database, datasette):
     """The name of an actor, in the `acteurs` table, links to its page."""
     if table != "acteurs" or column != "name" or not isinstance(value, str):
         return None
-    if database != ((datasette.plugin_config("veille") or {}).get("database") or "veille"):
+    if database != archive_name(datasette.plugin_config("veille")):
         return None
     try:
         key = row["id"]

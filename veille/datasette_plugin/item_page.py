@@ -40,7 +40,7 @@ from pipeline.review import ReviewItem, review_item
 from pipeline.selection import HIGHLIGHTS, section_label, week_plan
 from pipeline.text import summarize
 from pipeline.urls import is_web_url
-from veille.datasette_plugin.site import Site, page, with_site
+from veille.datasette_plugin.site import Site, archive_name, page, with_site
 
 MAX_ID_DIGITS = 18     # beyond SQLite's integers: no such item
 MAX_NEAR = 50          # near-duplicates listed
@@ -277,7 +277,7 @@ def render_cell(row, value, column, table, database, datasette):
     `id` and `title`, links to its page. Anything else is left to Datasette."""
     if column != "title" or not isinstance(value, str) or table not in ("articles", None):
         return None
-    if database != ((datasette.plugin_config("veille") or {}).get("database") or "veille"):
+    if database != archive_name(datasette.plugin_config("veille")):
         return None
     try:
         item_id = row["id"]

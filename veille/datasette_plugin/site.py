@@ -38,6 +38,11 @@ class Site:
 _sites: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def archive_name(plugin_config: dict | None) -> str:
+    """The archive's database name in Datasette (plugins.veille.database, « veille » by default)."""
+    return (plugin_config or {}).get("database") or "veille"
+
+
 def site_from_plugin_config(plugin_config: dict | None) -> Site:
     """The plugin's settings: its configuration, then Veille's config folder and its defaults."""
     options = plugin_config or {}
@@ -45,7 +50,7 @@ def site_from_plugin_config(plugin_config: dict | None) -> Site:
     settings = config.settings
     return Site(
         config=config,
-        database=options.get("database") or "veille",
+        database=archive_name(options),
         subscribers_db=config.path(options.get("subscribers_db") or settings.paths.subscribers_db),
         bulletins_dir=config.path(options.get("bulletins") or settings.paths.bulletins),
         secret=SecretStr(options.get("secret") or settings.secret.get_secret_value()),
