@@ -297,6 +297,13 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
                              region))
         for part in c.get("parts", ()):  # "Montalivet" for Vendays-Montalivet: a town's context needed
             add(part, Place("commune", code, part, c["dep"], c["pop"], True, True, region))
+        # "au Dorat", "des Cars": the article of Le Dorat, Les Cars contracted with the preposition
+        # before it, when the bare name is no name of ours (another commune's: Dorat, in the Puy-de-Dôme).
+        article, _, bare = c["name"].partition(" ")
+        if article in ("Le", "Les") and bare[:1].isupper() and fold(bare) not in taken:
+            for contracted in (("au", "du") if article == "Le" else ("aux", "des")):
+                add(f"{contracted} {bare}", Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"],
+                                                  True, region))
     # A town of the région called by the first word of its name, when the gazetteer has no such short
     # name for it (the word is another place's name too, or a word): "à Neuville" in a text about the
     # Vienne is Neuville-de-Poitou; elsewhere, not (see `tag_places`). One town a word and département.
@@ -453,6 +460,8 @@ def _glued(start: int, end: int, places: tuple[Place, ...], words: str, gazettee
 def _capitalised(surface: str) -> bool:
     """A proper noun: "Guéret", "La Force", "l'Isle-Jourdain"; not "La force de frappe"."""
     first = surface[:1]
+    if surface[:3] in ("au ", "du ") or surface[:4] in ("aux ", "des "):  # « au Dorat », « des Cars »
+        return surface.split(" ", 1)[1][:1].isupper()
     if surface[:4].lower() in ("île ", "ile "):  # « l'île d'Aix », « île de Ré »: the island is in lower case
         return any(part[:1].isupper() for part in re.split(r"['’\s-]", surface[4:]) if part)
     if first not in ("l", "L"):
@@ -564,8 +573,8 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 if place.kind == "commune":
                     kept.append(Place("area", place.dep, place.name, place.dep, 0, False, True, place.region))
                 continue
-            if place.population < CITY_POPULATION and named_before == "firm":
-                continue  # "la biscuiterie Lezay": a firm named after a village (a town's firm is in it)
+            if place.population < CITY_POPULATION and named_before in ("firm", "district"):
+                continue  # "la biscuiterie Lezay", "le quartier du Pin": named after a village (a town's is in it)
             if place.population < CITY_POPULATION and _RIVER.search(before):
                 continue  # "les rives du Brion": a river named like a village
             if place.population < CITY_POPULATION and not place.ambiguous:
@@ -584,6 +593,9 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                         inside_longer = _inside_longer_name(text, previous)
                     if inside_longer:
                         continue  # a person's or a firm's name after a capitalised word ("Florent Juille")
+                    if _OF_A_NAME_AFTER.match(text, mention.end) or (
+                            surface[:1].islower() and _CAPITALISED_AFTER.match(text, mention.end)):
+                        continue  # "le quartier d'Ousse des Bois", "au Pin Galant": a longer name
         if place.kind == "departement" and place.ambiguous:
             if _RIVER.search(before):
                 continue
@@ -643,6 +655,7 @@ def _not_a_town(text: str, mention: Mention, previous: tuple[str, int] | None, f
 _CAPITAL_ARTICLES = ("La ", "Le ", "Les ", "L'", "L’")
 _CAPITAL_PARTICLE = re.compile(r"[^\s.!?:;«\"“(]\s+(?:(?:De|Du|Des)\s+|D['’])$")  # mid-sentence
 _CAPITALISED_AFTER = re.compile(r"[ \u00a0]+[A-ZÀ-Ý][a-zà-ÿ]")
+_OF_A_NAME_AFTER = re.compile(r"[ \u00a0]+(?:des|du|de[ \u00a0]+la|de[ \u00a0]+l['’])[ \u00a0]*[A-ZÀ-Ý][a-zà-ÿ]")
 _SURNAME_AFTER = re.compile(r"[ \u00a0]+(?:(?:de|du|d['’]) ?)?[A-ZÀ-Ý][a-zà-ÿ]")
 _PARTICLES = ("de ", "d'", "d’", "du ")
 
@@ -656,6 +669,9 @@ _TABLE_CELL = re.compile(r"\t|[ \t]+[-+−]?\d")  # "Creuse\t7,4", "Charente -0,
 _STREET_WORDS = frozenset((
     "rue", "avenue", "av", "av.", "boulevard", "bd", "place", "route", "chemin", "allee", "allees", "quai", "impasse",
     "cours", "square", "rond-point", "esplanade", "faubourg", "rocade", "passage"))
+# "le quartier du Pin", "la cité de Saint-Georges": a district named like a village (a town's district:
+# "un quartier de Poitiers").
+_DISTRICT_WORDS = frozenset(("quartier", "quartiers", "cite", "residence", "lotissement", "hameau"))
 _PERSON_WORDS = frozenset(("m.", "mme", "mlle", "me", "dr", "pr", "monsieur", "madame"))
 _FIRM_WORDS = frozenset((
     "fromagerie", "laiterie", "biscuiterie", "conserverie", "brasserie", "distillerie", "chocolaterie", "cidrerie",
@@ -672,7 +688,7 @@ _LEADING_PUNCTUATION = "([{«\"“‘'‹,;:.!?-"
 
 
 def _named_before(before: str) -> str | None:
-    """"street", "person", "firm" or "area" from the folded words just before a name (`before`), or
+    """"street", "district", "person", "firm" or "area" from the folded words just before a name (`before`), or
     None. Words compared with sets: a regular expression anchored at the end is tried at every
     position of the text before, several times slower."""
     if before[-1:] not in (" ", "'"):
@@ -691,6 +707,8 @@ def _named_before(before: str) -> str | None:
         head = head.rsplit("'", 1)[1]  # "l'avenue de", "d'Établissements" (not "presqu'île")
     if head in _STREET_WORDS:
         return "street"
+    if head in _DISTRICT_WORDS:
+        return "district"
     if of:
         return "area" if head in _AREA_WORDS else None
     if head in _PERSON_WORDS:
@@ -947,11 +965,14 @@ def _choose(places: tuple[Place, ...], context_deps: set[str], postcode_deps: se
     best_out = max(outside_places, key=lambda p: p.weight)
     if best_out.weight > 20 * best_in.weight:
         return best_out
-    if (best_out.kind == "commune_out" and best_out.weight > 3 * best_in.weight
-            and best_in.kind == "commune" and best_in.name != gazetteer.communes[best_in.code]["name"]):
+    if best_out.kind == "commune_out" and best_in.kind == "commune":
+        official = gazetteer.communes[best_in.code]["name"]
         # "Saint-Paul" is the official name of a town of La Réunion and only a short name of our
-        # Saint-Paul-lès-Dax: without a place of the text to say otherwise, the town so called.
-        return best_out
+        # Saint-Paul-lès-Dax: without a place of the text to say otherwise, the town so called. An
+        # old name ("Sainte-Suzanne", a village merged into Orthez) carries today's commune's
+        # population, not its own: any larger town so called today wins.
+        if best_in.name != official and best_out.weight > (3 if official.startswith(best_in.name) else 1) * best_in.weight:
+            return best_out
     if best_in.weight > 20 * best_out.weight:
         return best_in
     if outside > inside:

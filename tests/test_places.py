@@ -49,9 +49,20 @@ def places(text):
     ("PLIE DU BASSIN DE LACQ", ["64"], ["64300"]),                          # a village in capitals still is
     ("Une aide aux communes de Luë et de Mézos.", ["40"], ["40163", "40182"]),  # another accent is an accent
     ("Hausse de l'intérim en Provence-Alpes-Côte-d'Azur (+4,5 %).", [], []),  # hyphens throughout: no Azur
+    ("Des licenciements au Dorat, en Haute-Vienne.", ["87"], ["87059"]),   # « au » is « à » + Le Dorat
+    ("Le salon se tient au Pin Galant, à Mérignac.", ["33"], ["33281"]),   # a venue, not Le Pin
+    ("Les habitants d'Ousse des Bois, un quartier de Pau.", ["64"], ["64445"]),  # a longer name, not Ousse
+    ("À Agen, le quartier du Pin entre dans la géographie prioritaire.", ["47"], ["47001"]),  # nor Le Pin
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
+
+
+def test_an_old_name_yields_to_a_larger_town_so_called_today():
+    # Sainte-Suzanne, merged into Orthez, carries Orthez's population: La Réunion's town is larger
+    tags = tag_places("À Saint-Denis, Sainte-Marie et Sainte-Suzanne, 10 000 jeunes inscrits.")
+    assert tags.communes == [] and tags.outside
+    assert tag_places("Sainte-Suzanne, dans les Pyrénées-Atlantiques, accueille un forum.").communes == ["64430"]
 
 
 def test_old_name_of_a_merged_commune_gives_todays_commune():
