@@ -298,9 +298,9 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         for part in c.get("parts", ()):  # "Montalivet" for Vendays-Montalivet: a town's context needed
             add(part, Place("commune", code, part, c["dep"], c["pop"], True, True, region))
         # "au Dorat", "des Cars": the article of Le Dorat, Les Cars contracted with the preposition
-        # before it, when the bare name is no name of ours (another commune's: Dorat, in the Puy-de-Dôme).
+        # before it (Dorat, Cars are other communes: "à Dorat", "de Cars").
         article, _, bare = c["name"].partition(" ")
-        if article in ("Le", "Les") and bare[:1].isupper() and fold(bare) not in taken:
+        if article in ("Le", "Les") and bare[:1].isupper():
             for contracted in (("au", "du") if article == "Le" else ("aux", "des")):
                 add(f"{contracted} {bare}", Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"],
                                                   True, region))

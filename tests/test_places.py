@@ -50,6 +50,7 @@ def places(text):
     ("Une aide aux communes de Luë et de Mézos.", ["40"], ["40163", "40182"]),  # another accent is an accent
     ("Hausse de l'intérim en Provence-Alpes-Côte-d'Azur (+4,5 %).", [], []),  # hyphens throughout: no Azur
     ("Des licenciements au Dorat, en Haute-Vienne.", ["87"], ["87059"]),   # « au » is « à » + Le Dorat
+    ("L'usine des Cars, en Haute-Vienne, s'agrandit.", ["87"], ["87029"]),  # Les Cars, not Cars (33)
     ("Le salon se tient au Pin Galant, à Mérignac.", ["33"], ["33281"]),   # a venue, not Le Pin
     ("Les habitants d'Ousse des Bois, un quartier de Pau.", ["64"], ["64445"]),  # a longer name, not Ousse
     ("À Agen, le quartier du Pin entre dans la géographie prioritaire.", ["47"], ["47001"]),  # nor Le Pin
