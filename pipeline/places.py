@@ -971,7 +971,8 @@ def _choose(places: tuple[Place, ...], context_deps: set[str], postcode_deps: se
         # Saint-Paul-lès-Dax: without a place of the text to say otherwise, the town so called. An
         # old name ("Sainte-Suzanne", a village merged into Orthez) carries today's commune's
         # population, not its own: any larger town so called today wins.
-        if best_in.name != official and best_out.weight > (3 if official.startswith(best_in.name) else 1) * best_in.weight:
+        margin = 3 if official.startswith(best_in.name) else 1
+        if best_in.name != official and best_out.weight > margin * best_in.weight:
             return best_out
     if best_in.weight > 20 * best_out.weight:
         return best_in
