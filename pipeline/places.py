@@ -521,9 +521,11 @@ _EPCI_WORDS = frozenset(("ca", "cc", "cu", "cda", "cdc", "communaute", "agglomer
                          "intercommunalite"))
 
 
-def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enumeration) -> list[Place]:
+def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enumeration,
+                after_a_place=lambda: False) -> list[Place]:
     """The places this mention can be by its own surroundings (`in_enumeration()`: whether it sits
-    between places of an enumeration). The facts of the surroundings are read once per mention."""
+    between places of an enumeration; `after_a_place()`: whether a place's name comes just before it,
+    « Bourganeuf Royère de Vassivière »). The facts of the surroundings are read once per mention."""
     places = mention.places
     surface = mention.surface
     folded_surface, capitalised, epci_lead = _surface_facts(surface)
@@ -591,7 +593,7 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 else:
                     if inside_longer is None:
                         inside_longer = _inside_longer_name(text, previous)
-                    if inside_longer:
+                    if inside_longer and not after_a_place():
                         continue  # a person's or a firm's name after a capitalised word ("Florent Juille")
                     if _OF_A_NAME_AFTER.match(text, mention.end) or (
                             surface[:1].islower() and _CAPITALISED_AFTER.match(text, mention.end)):
@@ -755,7 +757,9 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
                 0 <= j < len(mentions) and clear[j] and _ENUMERATION.match(
                     text[mentions[min(i, j)].end:mentions[max(i, j)].start])
                 for j in (i - 1, i + 1))
-        places = _admissible(mention, text, first_names, in_enumeration)
+        def after_a_place(i=i) -> bool:
+            return i > 0 and clear[i - 1] and not text[mentions[i - 1].end:mentions[i].start].strip()
+        places = _admissible(mention, text, first_names, in_enumeration, after_a_place)
         mention.places = tuple(places if len(places) < 2 else _decide_locally(mention, places, text))
     if any(not m.places and m.inner for m in mentions):
         mentions = _fall_back_to_inner_names(mentions, text, gazetteer)

@@ -54,6 +54,8 @@ def places(text):
     ("Le salon se tient au Pin Galant, à Mérignac.", ["33"], ["33281"]),   # a venue, not Le Pin
     ("Les habitants d'Ousse des Bois, un quartier de Pau.", ["64"], ["64445"]),  # a longer name, not Ousse
     ("À Agen, le quartier du Pin entre dans la géographie prioritaire.", ["47"], ["47001"]),  # nor Le Pin
+    # a village after a town's name is no surname: two members named in an EPCI's name
+    ("La communauté de communes de Bourganeuf Royère de Vassivière recrute.", ["23"], ["23030", "23165"]),
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
