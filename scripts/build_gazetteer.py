@@ -187,6 +187,24 @@ def add_short_forms(result_communes: dict, all_names: set[str]) -> None:
             c["aliases"].append(article[1])
 
 
+def add_island_spellings(result_communes: dict, kept_epci: dict, all_names: set[str]) -> None:
+    """The île de Ré's communes are written with the island's name or without it: « La Flotte-en-Ré »
+    for La Flotte (a name of one part), « Bois-Plage » for Le Bois-Plage-en-Ré (a hyphenated rest only,
+    that no other commune bears: not « Ars », « Saint-Martin »)."""
+    island = next((code for code, e in kept_epci.items() if re.search(r"[IÎ]le de Ré$", e["name"])), None)
+    for c in result_communes.values():
+        if island is None or c["epci"] != island:
+            continue
+        rest = re.sub(r"-(?:en|de)-Ré$", "", c["name"])
+        if rest == c["name"]:
+            if "-" not in rest:  # not « Rivedoux-Plage », « La Couarde-sur-Mer »: named enough
+                c["aliases"].append(f"{c['name']}-en-Ré")
+            continue
+        bare = re.sub(r"^(?:Le|La|Les) ", "", rest)
+        if "-" in bare and bare not in all_names:
+            c["aliases"].extend(dict.fromkeys((rest, bare)))
+
+
 def add_part_names(result_communes: dict, all_names: set[str]) -> None:
     """A double-barrelled name is often written by one of its parts ("Hossegor" for Soorts-Hossegor,
     "Montalivet" for Vendays-Montalivet): each part of a name of two words becomes a `parts` name of
@@ -262,6 +280,7 @@ def build(data: Path) -> dict:
     add_short_forms(result_communes, {c["nom"] for c in current.values()})
     add_old_names(result_communes, communes)
     add_part_names(result_communes, {c["nom"] for c in current.values()})
+    add_island_spellings(result_communes, kept_epci, {c["nom"] for c in current.values()})
     outside = outside_communes(current)
     add_hyphen_variants(kept_epci, region_names)
     return {

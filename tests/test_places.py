@@ -56,6 +56,8 @@ def places(text):
     ("À Agen, le quartier du Pin entre dans la géographie prioritaire.", ["47"], ["47001"]),  # nor Le Pin
     # a village after a town's name is no surname: two members named in an EPCI's name
     ("La communauté de communes de Bourganeuf Royère de Vassivière recrute.", ["23"], ["23030", "23165"]),
+    # the île de Ré's communes with or without the island's name
+    ("Forum des saisonniers à Bois-Plage et à La Flotte-en-Ré.", ["17"], ["17051", "17161"]),
 ])
 def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
@@ -159,6 +161,8 @@ def test_part_names_come_from_the_gazetteer_build():
     assert "accents_needed" not in gazetteer.communes["23096"]  # « Gueret » is still Guéret
     assert "L'Isle" not in gazetteer.communes["16166"]["aliases"]  # the river Isle as often as L'Isle-d'Espagnac
     assert gazetteer.communes["33529"]["aliases"] == ["La Teste"]
+    assert "Bois-Plage" in gazetteer.communes["17051"]["aliases"]  # Le Bois-Plage-en-Ré
+    assert "Ars" not in gazetteer.communes["17019"]["aliases"]     # Ars-en-Ré: « Ars » is another commune too
 
 
 @pytest.mark.parametrize("text, communes", [
