@@ -800,8 +800,31 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
             if postcode_deps is None:
                 postcode_deps = {p[:2] for p in _POSTCODE.findall(words or match_text(text)) if not p.startswith("97")}
             mention.chosen = _choose(mention.places, context_deps, postcode_deps, inside, outside, gazetteer)
+    _prefer_named_in_full(mentions, gazetteer)
     _drop_compared(mentions, text)
     return _assemble(mentions, gazetteer, written_deps)
+
+
+def _prefer_named_in_full(mentions: list[Mention], gazetteer: Gazetteer) -> None:
+    """A short name ("Saint-Jean", of Saint-Jean-de-Luz) in a text that names in full another town it
+    starts ("Saint-Jean-Pied-de-Port") is that town; of several so named, one of them (none is added)."""
+    full = {}  # folded official name -> the place, of the communes the text names in full
+    for mention in mentions:
+        place = mention.chosen
+        if place is not None and place.kind == "commune" and place.name == gazetteer.communes[place.code]["name"]:
+            full[fold(place.name)] = place
+    if not full:
+        return
+    for mention in mentions:
+        place = mention.chosen
+        if place is None or place.kind != "commune" or place.name == gazetteer.communes[place.code]["name"]:
+            continue
+        if any(q.code == place.code for q in full.values()):
+            continue  # its own town is named in full too
+        short = fold(place.name) + "-"
+        named = [q for name, q in full.items() if name.startswith(short)]
+        if named:
+            mention.chosen = named[0] if len(named) == 1 else None
 
 
 # How a sentence about places compared with opens, folded: the phrase alone before a comma (« À titre
