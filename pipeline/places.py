@@ -595,9 +595,9 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                         inside_longer = _inside_longer_name(text, previous)
                     if inside_longer and not after_a_place():
                         continue  # a person's or a firm's name after a capitalised word ("Florent Juille")
-                    if _OF_A_NAME_AFTER.match(text, mention.end) or (
+                    if _OF_A_NAME_AFTER.match(text, mention.end) or _NUMERAL_AFTER.match(text, mention.end) or (
                             surface[:1].islower() and _CAPITALISED_AFTER.match(text, mention.end)):
-                        continue  # "le quartier d'Ousse des Bois", "au Pin Galant": a longer name
+                        continue  # "le quartier d'Ousse des Bois", "Lascaux IV", "au Pin Galant": a longer name
         if place.kind == "departement" and place.ambiguous:
             if _RIVER.search(before):
                 continue
@@ -657,6 +657,7 @@ def _not_a_town(text: str, mention: Mention, previous: tuple[str, int] | None, f
 _CAPITAL_ARTICLES = ("La ", "Le ", "Les ", "L'", "L’")
 _CAPITAL_PARTICLE = re.compile(r"[^\s.!?:;«\"“(]\s+(?:(?:De|Du|Des)\s+|D['’])$")  # mid-sentence
 _CAPITALISED_AFTER = re.compile(r"[ \u00a0]+[A-ZÀ-Ý][a-zà-ÿ]")
+_NUMERAL_AFTER = re.compile(r"[ \u00a0]+(?:I{2,3}|IV|VI{0,3}|IX|XI{0,3})\b")  # "Lascaux IV": a site, a work
 _OF_A_NAME_AFTER = re.compile(r"[ \u00a0]+(?:des|du|de[ \u00a0]+la|de[ \u00a0]+l['’])[ \u00a0]*[A-ZÀ-Ý][a-zà-ÿ]")
 _SURNAME_AFTER = re.compile(r"[ \u00a0]+(?:(?:de|du|d['’]) ?)?[A-ZÀ-Ý][a-zà-ÿ]")
 _PARTICLES = ("de ", "d'", "d’", "du ")

@@ -56,6 +56,7 @@ def places(text):
     ("À Agen, le quartier du Pin entre dans la géographie prioritaire.", ["47"], ["47001"]),  # nor Le Pin
     # a village after a town's name is no surname: two members named in an EPCI's name
     ("La communauté de communes de Bourganeuf Royère de Vassivière recrute.", ["23"], ["23030", "23165"]),
+    ("Le chantier de Lascaux IV dope l'économie de la Dordogne.", ["24"], []),  # the replica, not Lascaux (19)
     # a short name is the town the text names in full, not another town of that short name
     ("Le train va à Saint-Jean-Pied-de-Port. Un relais à la gare de Saint-Jean.", ["64"], ["64485"]),
     ("Un forum à Saint-Jean, au Pays basque.", ["64"], ["64483"]),           # Saint-Jean-de-Luz
