@@ -31,6 +31,7 @@ VERSION = "6.0.0"
 REGION = "75"
 OUTSIDE_MIN_POPULATION = 3000
 SHORT_NAME_MIN_POPULATION = 10000  # "Aix" for Aix-en-Provence, "Castelnau" for Castelnau-le-Lez
+SAINT_SHORT_NAME_MIN_POPULATION = 20000  # "Saint-Laurent" for Saint-Laurent-du-Maroni
 SHORT_NAME_MIN_TOWN = 2000         # "Brive" for Brive-la-Gaillarde, "Sainte-Foy" for Sainte-Foy-la-Grande
 # A name is a common word when its lower-cased form is frequent in French (wordfreq's Zipf scale)
 # and the commune is too small for that frequency to come from the commune itself.
@@ -246,8 +247,12 @@ def outside_communes(current: dict) -> list:
         if c["region"] == REGION or population < OUTSIDE_MIN_POPULATION:
             continue
         names = [c["nom"]]
-        short = re.match(r"^([A-ZÀ-Ý][\w]+)-(?:en|sur|les|le|la|de|Ferrand)\b", c["nom"])
-        if short and population >= SHORT_NAME_MIN_POPULATION:
+        short = re.match(r"^((?:Saint|Sainte)-[A-ZÀ-Ý][\w]+|[A-ZÀ-Ý][\w]+)-(?:en|sur|les|le|la|de|du|des|Ferrand)\b",
+                         c["nom"])
+        # A saint's name is a saint's (« les chemins de Saint-Jacques ») more often than a town's, but
+        # for a city's: « la mission locale de Saint-Laurent » in Guyane is Saint-Laurent-du-Maroni.
+        least = SAINT_SHORT_NAME_MIN_POPULATION if short and short[1].startswith("Saint") else SHORT_NAME_MIN_POPULATION
+        if short and population >= least:
             names.append(short[1])
         outside.append([c["nom"], c["code"], c["departement"], population, names[1:],
                         is_ambiguous(c["nom"], population)])

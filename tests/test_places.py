@@ -67,6 +67,15 @@ def test_spellings_and_boundaries(text, departements, communes):
     assert places(text) == (departements, communes)
 
 
+def test_a_saints_name_is_a_citys_short_name_only_for_a_city():
+    # Saint-Laurent-du-Maroni (54,000 people), not Saint-Laurent-Médoc, without a place to say otherwise
+    tags = tag_places("Retour timide des jeunes à la mission locale de Saint-Laurent.")
+    assert tags.communes == [] and tags.outside
+    assert tag_places("La mission locale de Saint-Laurent, dans le Médoc.").communes == ["33424"]
+    tags = tag_places("Le patrimoine sur les chemins de Saint-Jacques de Compostelle.")
+    assert not tags.outside                         # not Saint-Jacques-de-la-Lande (13,800 people)
+
+
 def test_an_old_name_yields_to_a_larger_town_so_called_today():
     # Sainte-Suzanne, merged into Orthez, carries Orthez's population: La Réunion's town is larger
     tags = tag_places("À Saint-Denis, Sainte-Marie et Sainte-Suzanne, 10 000 jeunes inscrits.")
