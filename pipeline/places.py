@@ -84,6 +84,9 @@ OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes
                         "Haute-Normandie", "Provence")
 
 
+_SPACED_NAME = re.compile(r"^(?!(?:Le|La|Les|L')[ '])[^-()]+ [^-()]+$")  # « Boulazac Isle Manoire », not « Le Pin »
+
+
 def name_variants(name: str) -> set[str]:
     """Keys of a name: hyphens or spaces (or hyphens throughout), Saint/St/Ste, œ or oe; between spaces
     (see `match_text`)."""
@@ -285,8 +288,12 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         if joined and len(first) >= 4 and fold(first) not in taken:
             c = {**c, "aliases": [*c["aliases"], first], "first_part": first}
             data["communes"][code] = c
-        add(c["name"], Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True, region,
-                             accents_needed=c.get("accents_needed", False)))
+        place = Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True, region,
+                      accents_needed=c.get("accents_needed", False))
+        add(c["name"], place)
+        if _SPACED_NAME.match(c["name"]):
+            # A new commune named with spaces is written with hyphens as the old ones are: « Boulazac-Isle-Manoire »
+            add(c["name"].replace(" ", "-"), place)
         for alias in c["aliases"]:
             # An old name of a merged commune: small places, so short one-word names need context; so
             # does a name without its article ("Passage" for Le Passage: a common noun first).

@@ -60,6 +60,7 @@ def places(text):
     # a short name is the town the text names in full, not another town of that short name
     ("Le train va à Saint-Jean-Pied-de-Port. Un relais à la gare de Saint-Jean.", ["64"], ["64485"]),
     ("Un forum à Saint-Jean, au Pays basque.", ["64"], ["64483"]),           # Saint-Jean-de-Luz
+    ("Signé avec Boulazac-Isle-Manoire et Périgueux.", ["24"], ["24053", "24322"]),  # official: spaces
     # the île de Ré's communes with or without the island's name
     ("Forum des saisonniers à Bois-Plage et à La Flotte-en-Ré.", ["17"], ["17051", "17161"]),
 ])
