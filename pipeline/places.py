@@ -84,7 +84,8 @@ OTHER_FORMER_REGIONS = ("Midi-Pyrénées", "Languedoc-Roussillon", "Rhône-Alpes
                         "Haute-Normandie", "Provence")
 
 
-_SPACED_NAME = re.compile(r"^(?!(?:Le|La|Les|L')[ '])[^-()]+ [^-()]+$")  # « Boulazac Isle Manoire », not « Le Pin »
+# « Boulazac Isle Manoire », a new commune's official name with spaces (not « Le Pin »)
+_SPACED_NAME = re.compile(r"^(?!(?:Le|La|Les|L')[ '])[^-()]+ [^-()]+$")
 
 
 def name_variants(name: str) -> set[str]:
@@ -292,8 +293,7 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
                       accents_needed=c.get("accents_needed", False))
         add(c["name"], place)
         if _SPACED_NAME.match(c["name"]):
-            # A new commune named with spaces is written with hyphens as the old ones are: « Boulazac-Isle-Manoire »
-            add(c["name"].replace(" ", "-"), place)
+            add(c["name"].replace(" ", "-"), place)  # written with hyphens as the old ones are
         for alias in c["aliases"]:
             # An old name of a merged commune: small places, so short one-word names need context; so
             # does a name without its article ("Passage" for Le Passage: a common noun first).
@@ -309,8 +309,7 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         article, _, bare = c["name"].partition(" ")
         if article in ("Le", "Les") and bare[:1].isupper():
             for contracted in (("au", "du") if article == "Le" else ("aux", "des")):
-                add(f"{contracted} {bare}", Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"],
-                                                  True, region))
+                add(f"{contracted} {bare}", place)
     # A town of the région called by the first word of its name, when the gazetteer has no such short
     # name for it (the word is another place's name too, or a word): "à Neuville" in a text about the
     # Vienne is Neuville-de-Poitou; elsewhere, not (see `tag_places`). One town a word and département.

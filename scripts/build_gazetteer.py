@@ -247,12 +247,12 @@ def outside_communes(current: dict) -> list:
         if c["region"] == REGION or population < OUTSIDE_MIN_POPULATION:
             continue
         names = [c["nom"]]
-        short = re.match(r"^((?:Saint|Sainte)-[A-ZÀ-Ý][\w]+|[A-ZÀ-Ý][\w]+)-(?:en|sur|les|le|la|de|du|des|Ferrand)\b",
-                         c["nom"])
+        short = re.match(r"^((?:Saint|Sainte)-[A-ZÀ-Ý][\w]+|[A-ZÀ-Ý][\w]+)"
+                         r"-(?:en|sur|les|le|la|de|du|des|Ferrand)\b", c["nom"])
         # A saint's name is a saint's (« les chemins de Saint-Jacques ») more often than a town's, but
         # for a city's: « la mission locale de Saint-Laurent » in Guyane is Saint-Laurent-du-Maroni.
-        least = SAINT_SHORT_NAME_MIN_POPULATION if short and short[1].startswith("Saint") else SHORT_NAME_MIN_POPULATION
-        if short and population >= least:
+        saint = short and short[1].startswith("Saint")
+        if short and population >= (SAINT_SHORT_NAME_MIN_POPULATION if saint else SHORT_NAME_MIN_POPULATION):
             names.append(short[1])
         outside.append([c["nom"], c["code"], c["departement"], population, names[1:],
                         is_ambiguous(c["nom"], population)])
