@@ -98,6 +98,8 @@ def name_variants(name: str) -> set[str]:
     if "saint" in base:
         for variant in list(variants):
             variants.add(_SAINT_SPACE.sub(r"\1-", variant))  # "Pays de Saint Yrieix", "Saint-Yrieix"
+            if variant.count("-") >= 2:
+                variants.add(_SAINT_HYPHEN.sub(r"\1 ", variant))  # "Saint Yrieix-la-Perche"
         for variant in list(variants):
             for pattern, short in _SAINT_SHORT:
                 variants.add(pattern.sub(short, variant))
@@ -108,6 +110,7 @@ def name_variants(name: str) -> set[str]:
 
 
 _SAINT_SPACE = re.compile(r"\b(saint|sainte) ")
+_SAINT_HYPHEN = re.compile(r"\b(saint|sainte)-")
 _SAINT_SHORT = [(re.compile(rf"\b{long}(?=[- ])"), short) for long, short in (("saint", "st"), ("sainte", "ste"))]
 
 
@@ -594,8 +597,11 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                     strong_context = True
                 elif surface.isupper() and len(surface) > 3:
                     # A village is a common word written in capitals ("LUTTE CONTRE LA PAUVRETÉ") more
-                    # often than itself: then it needs what an ambiguous name needs.
-                    place = replace(place, ambiguous=True)
+                    # often than itself: then it needs what an ambiguous name needs; unless it is the
+                    # dateline that opens a title or a line ("CARCANS. Le renouveau…").
+                    if not ((mention.start == 0 or text[mention.start - 1] == "\n")
+                            and _DATELINE_END.match(text, mention.end)):
+                        place = replace(place, ambiguous=True)
                 else:
                     if inside_longer is None:
                         inside_longer = _inside_longer_name(text, previous)
@@ -670,6 +676,7 @@ _PARTICLES = ("de ", "d'", "d’", "du ")
 
 
 _TITLE_LEAD = re.compile(r"\s*[:,(]")
+_DATELINE_END = re.compile(r"(?:\.|\s*[:–—-])\s")
 _TABLE_CELL = re.compile(r"\t|[ \t]+[-+−]?\d")  # "Creuse\t7,4", "Charente -0,2": a row of a table
 # What the words just before a town's name make of it (`_named_before`): a street ("avenue de Limoges",
 # "place du Marché"), a person ("M. Pons"), a firm named after a village ("la biscuiterie Lezay": the
@@ -688,7 +695,7 @@ _FIRM_WORDS = frozenset((
     "transports", "laboratoire", "laboratoires", "editions", "imprimerie", "menuiserie", "scierie", "fonderie"))
 _AREA_WORDS = frozenset((
     "foret", "marais", "presqu'ile", "plateau", "massif", "estuaire", "baie", "pointe", "pertuis", "etang", "dune",
-    "dunes", "landes", "causse", "gorges",
+    "dunes", "landes", "causse", "gorges", "vallee", "vallees",  # « la vallée de Josbaig »
     "val"))  # « le Val de Sérigny »: a brand or a small country named after a village, not the village
 # A wine or a spirit named after its town ("l'appellation Pessac-Léognan", "la filière Cognac").
 _PRODUCT_WORDS = frozenset(("appellation", "appellations", "aoc", "aop", "igp", "filiere", "cru", "crus", "cuvee"))

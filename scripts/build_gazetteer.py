@@ -188,6 +188,15 @@ def add_short_forms(result_communes: dict, all_names: set[str]) -> None:
             c["aliases"].append(article[1])
 
 
+def add_resort_short_names(result_communes: dict, all_names: set[str]) -> None:
+    """A resort is called without its suffix when what is left is a double name no commune bears
+    (« Vieux-Boucau » for Vieux-Boucau-les-Bains; « Cambo », « Andernos »: the short forms of towns)."""
+    for c in result_communes.values():
+        rest = re.sub(r"-(?:les-Bains|sur-Mer|Plage)$", "", c["name"])
+        if rest != c["name"] and "-" in rest and rest not in all_names and rest not in c["aliases"]:
+            c["aliases"].append(rest)
+
+
 def add_island_spellings(result_communes: dict, kept_epci: dict, all_names: set[str]) -> None:
     """The île de Ré's communes are written with the island's name or without it: « La Flotte-en-Ré »
     for La Flotte (a name of one part), « Bois-Plage » for Le Bois-Plage-en-Ré (a hyphenated rest only,
@@ -286,6 +295,7 @@ def build(data: Path) -> dict:
     add_old_names(result_communes, communes)
     add_part_names(result_communes, {c["nom"] for c in current.values()})
     add_island_spellings(result_communes, kept_epci, {c["nom"] for c in current.values()})
+    add_resort_short_names(result_communes, {c["nom"] for c in current.values()})
     outside = outside_communes(current)
     add_hyphen_variants(kept_epci, region_names)
     return {

@@ -61,6 +61,11 @@ def places(text):
     ("Le train va à Saint-Jean-Pied-de-Port. Un relais à la gare de Saint-Jean.", ["64"], ["64485"]),
     ("Un forum à Saint-Jean, au Pays basque.", ["64"], ["64483"]),           # Saint-Jean-de-Luz
     ("Signé avec Boulazac-Isle-Manoire et Périgueux.", ["24"], ["24053", "24322"]),  # official: spaces
+    ("Une agence à Saint Yrieix-la-Perche.", ["87"], ["87187"]),          # a space after Saint, hyphens after
+    ("CARCANS. Le renouveau de l'Espace jeunesse.", ["33"], ["33097"]),  # a dateline in capitals
+    ("LUTTE CONTRE LA PAUVRETÉ. Un plan départemental.", [], []),         # capitals, no dateline: Contre
+    ("Un atelier en vallée de Josbaig.", ["64"], []),                      # a valley: its département
+    ("Les saisonniers de Vieux-Boucau et d'Hossegor.", ["40"], ["40304", "40328"]),  # resorts' short names
     # the île de Ré's communes with or without the island's name
     ("Forum des saisonniers à Bois-Plage et à La Flotte-en-Ré.", ["17"], ["17051", "17161"]),
 ])
