@@ -291,11 +291,12 @@ def build(data: Path) -> dict:
 
     epci_of, kept_epci = epcis_in_region(epcis, current, region_communes, region_names)
     result_communes = region_commune_entries(current, region_communes, epci_of)
-    add_short_forms(result_communes, {c["nom"] for c in current.values()})
+    all_names = {c["nom"] for c in current.values()}  # of every commune of France
+    add_short_forms(result_communes, all_names)
     add_old_names(result_communes, communes)
-    add_part_names(result_communes, {c["nom"] for c in current.values()})
-    add_island_spellings(result_communes, kept_epci, {c["nom"] for c in current.values()})
-    add_resort_short_names(result_communes, {c["nom"] for c in current.values()})
+    add_part_names(result_communes, all_names)
+    add_island_spellings(result_communes, kept_epci, all_names)
+    add_resort_short_names(result_communes, all_names)
     outside = outside_communes(current)
     add_hyphen_variants(kept_epci, region_names)
     return {
