@@ -111,17 +111,18 @@ class TagModel:
                rule_themes: list[str], rule_scores: dict | None = None, known_words: int = 0) -> Judgement:
         """What stands beside the rules' nature and themes, given the model's probabilities (and the
         rules' scores, the number of the document's words the model knows)."""
-        additions, vetoes = {}, {}
+        additions, vetoes, natures = {}, {}, {}
         rule_scores = rule_scores or {}
         for tag, p in probabilities.items():
-            if tag[0] in JUDGED_FACETS and tag not in RULES_ONLY:
+            if tag[0] == "nature":
+                natures[tag[1]] = p
+            elif tag[0] in JUDGED_FACETS and tag not in RULES_ONLY:
                 if (p >= ACCEPT and tag[1] not in rule_themes and known_words >= MIN_WORDS
                         and rule_scores.get(tag, 0.0) > 0):
                     additions[tag] = p
                 elif p < VETO and tag[1] in rule_themes and rule_scores.get(tag, 0.0) < STRONG_THEME:
                     vetoes[tag] = p
         nature, origin = rule_nature, "rules"
-        natures = {v: p for (f, v), p in probabilities.items() if f == "nature"}
         if natures:
             best = max(natures, key=natures.get)
             strong = rule_scores.get(("nature", rule_nature), 0.0) >= STRONG_RULES

@@ -89,15 +89,31 @@ def _rules(taxonomy: Taxonomy, doc_id: str, title: str, text: str, gazetteer: Ga
     linear = model.linear if model is not None else None
     place_matches, topic_matches, model_words = [], [], []
     count = model_words.append
-    title_end, title_offset = len(title) + 2, len(linear.vocabulary) if linear is not None else 0
-    # One pass of one automaton finds the place names, the taxonomy's keywords and the model's words.
-    for end_index, (place, topic, word) in _shared_automaton(gazetteer, matcher, linear).iter(words):
+    automaton, size = _shared_automaton(gazetteer, matcher, linear), len(linear.vocabulary) if linear else 0
+    # One pass of one automaton finds the place names, the taxonomy's keywords and the model's words:
+    # the title's, then the body's (a word of the title counts in the body and, apart, in the title).
+    # Most matches are words only the model knows, valued by their number alone: one test each.
+    title_end = len(title) + 2
+    for end_index, value in automaton.iter(words, 0, title_end):
+        if value.__class__ is int:
+            count(value)
+            count(size + value)
+            continue
+        place, topic, word = value
         if word is not None:
             count(word)
-            if end_index < title_end:  # a title word counts in the body and in the title
-                count(title_offset + word)
-            if place is None and topic is None:
-                continue
+            count(size + word)
+        if place is not None:
+            place_matches.append((end_index, place))
+        if topic is not None:
+            topic_matches.append((end_index, topic))
+    for end_index, value in automaton.iter(words, title_end):
+        if value.__class__ is int:
+            count(value)
+            continue
+        place, topic, word = value
+        if word is not None:
+            count(word)
         if place is not None:
             place_matches.append((end_index, place))
         if topic is not None:
@@ -144,18 +160,21 @@ _shared: dict[tuple[int, int, int], tuple] = {}
 
 
 def _shared_automaton(gazetteer: Gazetteer, matcher: TopicMatcher, linear: LinearModel | None) -> ahocorasick.Automaton:
-    """One automaton of the gazetteer's names, the taxonomy's keys and the model's words, valued
-    (places or None, topic value or None, word number or None): one scan of the text instead of three
-    (built once per gazetteer, taxonomy and model, its keys added in `frequent_first` order)."""
+    """One automaton of the gazetteer's names, the taxonomy's keys and the model's words: one scan of
+    the text instead of three (built once per gazetteer, taxonomy and model, its keys added in
+    `frequent_first` order). A word only the model knows is valued by its number in the vocabulary;
+    any other key by (places or None, topic value or None, word number or None)."""
     key = (id(gazetteer), id(matcher), id(linear))
     cached = _shared.get(key)
     if cached is None or cached[0] is not gazetteer or cached[1] is not matcher or cached[2] is not linear:
         model_keys = {f" {word} ": i for i, word in enumerate(linear.vocabulary)} if linear is not None else {}
         automaton = ahocorasick.Automaton()
         for name in sorted(gazetteer.names.keys() | matcher.keys.keys() | model_keys.keys(), key=frequent_first):
-            places = gazetteer.names.get(name)
-            automaton.add_word(name, ((name, places) if places else None, matcher.keys.get(name),
-                                      model_keys.get(name)))
+            places, topic = gazetteer.names.get(name), matcher.keys.get(name)
+            if places is None and topic is None:
+                automaton.add_word(name, model_keys[name])
+            else:
+                automaton.add_word(name, ((name, places) if places else None, topic, model_keys.get(name)))
         automaton.make_automaton()
         if len(_shared) > 8:
             _shared.clear()

@@ -189,12 +189,14 @@ class TopicMatcher:
         lede_end = title_end + 2 + LEDE_CHARS
         # First the few exclusions and anchors: an exclusion may come after the keyword it cancels.
         excluded: list[tuple[int, int, int]] = []
+        excluded_tags: set[int] = set()  # the few tags with an exclusion in the text: most cues skip the search
         anchors: dict[int, list[int]] = {}  # pattern number -> where its anchors end in the title and lede
         for end_index, (offset, word_length, _, special) in matches:
             if special is not None:
                 exclude, anchor_of = special
                 for tag in exclude:
                     excluded.append((end_index - offset, end_index - offset + word_length, tag))
+                    excluded_tags.add(tag)
                 if end_index < lede_end:
                     for pattern in anchor_of:
                         anchors.setdefault(pattern, []).append(end_index)
@@ -212,7 +214,7 @@ class TopicMatcher:
                 tag, keyword, title_weight, lede_weight, late_weight, acronym, _, _ = cue
                 if acronym and not _acronym_as_written(full, start, end):
                     continue
-                if excluded and any(a <= start and end <= b and t == tag for a, b, t in excluded):
+                if tag in excluded_tags and any(a <= start and end <= b and t == tag for a, b, t in excluded):
                     continue
                 repeat = repeats[keyword] = repeats.get(keyword, 0) + 1
                 if repeat > MAX_REPEAT:

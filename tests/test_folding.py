@@ -32,6 +32,8 @@ SAMPLES = [
     "Texte avec un contrôle \x85 et … et œ",  # a C1 control character of its own beside stand-ins
     "Émoji 😀 et \U0001F600 et \u2100 \uffff",
     "x" * 100 + "é" + "’" * 3 + "\x9c" + "œ",
+    "La main-d’œuvre, le cœur et l’Œuvre (Œ) à Pessac, sans autre caractère hors Latin-1",  # œ's own path
+    "Le cœur \x8c et \x85, des contrôles de la table des stand-ins, sans leur caractère",
     "A" * (folding.SHORT - 1) + "É",  # just under SHORT
     "Tab\tnew\nline\rnbsp\u00a0",
 ]
