@@ -139,12 +139,13 @@ def _judged(result: TagResult, model: TagModel, probabilities: dict, known_words
     """The result with the model's judgement applied."""
     rule_tags = result.rule_tags
     judgement = model.decide(probabilities, rule_tags["nature"], rule_tags["themes"], result.scores, known_words)
+    result.judgement, result.model = judgement, model  # the rules' result is this document's alone
     if not judgement.additions and not judgement.vetoes:  # most often: the rules' nature and themes stand
-        return TagResult(rule_tags, result.scores, rule_tags, judgement, model, result.words)
+        return result
     themes = (set(rule_tags["themes"]) - {v for f, v in judgement.vetoes if f == "themes"}) | {
         v for f, v in judgement.additions if f == "themes"}
     if judgement.nature == rule_tags["nature"] and themes == set(rule_tags["themes"]):
-        return TagResult(rule_tags, result.scores, rule_tags, judgement, model, result.words)
+        return result
     tags = {**rule_tags, "nature": judgement.nature, "themes": sorted(themes),
             "evidence": [e for e in rule_tags["evidence"]
                          if e["facet"] not in ("nature", "themes")
