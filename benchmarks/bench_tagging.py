@@ -12,7 +12,9 @@ scikit-learn imported.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,6 +112,47 @@ def cli_startup() -> dict[str, float]:
     return timings
 
 
+# Instructions a document under valgrind (cachegrind, no cache simulation): a count that does not move
+# with the machine's load, for telling a 2 % change from noise. Opt-in (VEILLE_BENCH_INSTRUCTIONS=1):
+# about three minutes. Each count is the difference of two runs that tag FEW and MANY documents (the
+# start-up cancels out), after the same warm-up (caches filled as in the timed stream).
+INSTRUCTIONS = """
+import sys
+sys.path.insert(0, ".")
+from benchmarks.bench_tagging import corpus
+mode, count = sys.argv[1], int(sys.argv[2])
+docs, _ = corpus()
+if mode == "baseline":
+    import json, re
+    gazetteer = json.load(open("config/gazetteer.json", encoding="utf-8"))
+    names = sorted({c["name"] for c in gazetteer["communes"].values()}, key=len, reverse=True)
+    naive = re.compile(r"\\b(?:" + "|".join(map(re.escape, names)) + r")\\b")
+    for title, text in docs[:count]:
+        [m.group() for m in naive.finditer(f"{title}\\n\\n{text}")]
+else:
+    from config.loading import load_taxonomy
+    from pipeline.places import load_gazetteer
+    from pipeline.tagging import tag_documents
+    taxonomy, gazetteer = load_taxonomy("config/taxonomy.yaml"), load_gazetteer()
+    for _ in tag_documents(taxonomy, [(str(i), t, x) for i, (t, x) in enumerate(docs[:400])], gazetteer):
+        pass
+    for _ in tag_documents(taxonomy, [(str(i), t, x) for i, (t, x) in enumerate(docs[:count])], gazetteer):
+        pass
+"""
+
+
+def instructions(mode: str, few: int, many: int) -> float:
+    """Instructions a document of `mode` ("baseline" or "stream"), counted by valgrind."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    counts = []
+    for documents in (few, many):
+        command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                   sys.executable, "-c", INSTRUCTIONS, mode, str(documents)]
+        report = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stderr
+        counts.append(int(re.search(r"I\s+refs:\s+([\d,]+)", report)[1].replace(",", "")))
+    return (counts[1] - counts[0]) / (many - few)
+
+
 def run() -> None:
     import orjson
 
@@ -171,6 +214,13 @@ def run() -> None:
           f"= {stream / baseline:5.1f}× the baseline (goal ≥ 30×)")
     print(f"the same stream, each result written as a JSON line:      {lines:8.0f} docs/s "
           f"= {lines / baseline:5.1f}× the baseline (orjson.dumps: the CLI's part)")
+    if os.environ.get("VEILLE_BENCH_INSTRUCTIONS"):
+        if shutil.which("valgrind") is None:
+            print("instructions: valgrind is not installed (apt-get install valgrind)")
+        else:
+            base, tagger = instructions("baseline", 2, 22), instructions("stream", 10, 410)
+            print(f"instructions a document (valgrind): baseline {base / 1e6:.2f} M, whole tagger as shipped "
+                  f"(stream) {tagger / 1e6:.3f} M = {base / tagger:.1f}× the baseline")
     for name, value in cli_startup().items():
         print(f"{name}: {value:.2f} s" if isinstance(value, float) else f"{name}: {value}")
 
