@@ -45,6 +45,17 @@ def corpus() -> tuple[list[tuple[str, str]], str]:
     return [texts[i % len(texts)] for i in range(DOCS)], source
 
 
+def commune_names() -> list[str]:
+    """Every commune name of the région, longest first."""
+    gazetteer = json.loads((ROOT / "config" / "gazetteer.json").read_text(encoding="utf-8"))
+    return sorted({c["name"] for c in gazetteer["communes"].values()}, key=len, reverse=True)
+
+
+def baseline_regex(names: list[str]) -> re.Pattern:
+    """The baseline: one regular expression alternating `names`, case-sensitive, as whole words."""
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+
+
 def throughput(function, docs: list, rounds: int = 3) -> float:
     """Documents per second, the best of a few rounds (the machine may be shared)."""
     best = 0.0
@@ -123,10 +134,8 @@ from benchmarks.bench_tagging import corpus
 mode, count = sys.argv[1], int(sys.argv[2])
 docs, _ = corpus()
 if mode == "baseline":
-    import json, re
-    gazetteer = json.load(open("config/gazetteer.json", encoding="utf-8"))
-    names = sorted({c["name"] for c in gazetteer["communes"].values()}, key=len, reverse=True)
-    naive = re.compile(r"\\b(?:" + "|".join(map(re.escape, names)) + r")\\b")
+    from benchmarks.bench_tagging import baseline_regex, commune_names
+    naive = baseline_regex(commune_names())
     for title, text in docs[:count]:
         [m.group() for m in naive.finditer(f"{title}\\n\\n{text}")]
 else:
@@ -164,10 +173,9 @@ def run() -> None:
     fulls = [f"{title}\n\n{text}" for title, text in docs]
     timing, memory = startup("time"), startup("memory")
 
-    gazetteer = json.loads((ROOT / "config" / "gazetteer.json").read_text(encoding="utf-8"))
-    names = sorted({c["name"] for c in gazetteer["communes"].values()}, key=len, reverse=True)
+    names = commune_names()
     started = time.perf_counter()
-    naive = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+    naive = baseline_regex(names)
     naive_compile = time.perf_counter() - started
 
     loaded = load_gazetteer()

@@ -90,30 +90,21 @@ def _rules(taxonomy: Taxonomy, doc_id: str, title: str, text: str, gazetteer: Ga
     place_matches, topic_matches, model_words = [], [], []
     count = model_words.append
     automaton, size = _shared_automaton(gazetteer, matcher, linear), len(linear.vocabulary) if linear else 0
-    # One pass of one automaton finds the place names, the taxonomy's keywords and the model's words:
-    # the title's, then the body's (a word of the title counts in the body and, apart, in the title).
-    # Most matches are words only the model knows, valued by their number alone: one test each.
+    # One pass of one automaton finds the place names, the taxonomy's keywords and the model's words (a
+    # word of the title counts in the body and, apart, in the title). Most matches are words only the
+    # model knows, valued by their number alone: one test each.
     title_end = len(title) + 2
-    for end_index, value in automaton.iter(words, 0, title_end):
+    for end_index, value in automaton.iter(words):
         if value.__class__ is int:
             count(value)
-            count(size + value)
+            if end_index < title_end:
+                count(size + value)
             continue
         place, topic, word = value
         if word is not None:
             count(word)
-            count(size + word)
-        if place is not None:
-            place_matches.append((end_index, place))
-        if topic is not None:
-            topic_matches.append((end_index, topic))
-    for end_index, value in automaton.iter(words, title_end):
-        if value.__class__ is int:
-            count(value)
-            continue
-        place, topic, word = value
-        if word is not None:
-            count(word)
+            if end_index < title_end:
+                count(size + word)
         if place is not None:
             place_matches.append((end_index, place))
         if topic is not None:
