@@ -202,8 +202,10 @@ def add_island_spellings(result_communes: dict, kept_epci: dict, all_names: set[
     for La Flotte (a name of one part), « Bois-Plage » for Le Bois-Plage-en-Ré (a hyphenated rest only,
     that no other commune bears: not « Ars », « Saint-Martin »)."""
     island = next((code for code, e in kept_epci.items() if re.search(r"[IÎ]le de Ré$", e["name"])), None)
+    if island is None:
+        return
     for c in result_communes.values():
-        if island is None or c["epci"] != island:
+        if c["epci"] != island:
             continue
         rest = re.sub(r"-(?:en|de)-Ré$", "", c["name"])
         if rest == c["name"]:
