@@ -99,50 +99,60 @@ def _is_acronym(keyword: str) -> bool:
 
 
 def _anchors(pattern: str) -> tuple[str, ...] | None:
-    """Words one of which every match of a regular expression contains, to prefilter it with the
-    automaton: its longest plain run ("forum"), or the alternatives of a group of plain words
-    ("(janvier|fevrier|…)"), whichever is the most selective. None when there is none: the
+    """Automaton keys one of which every match of a regular expression contains, to prefilter it: its
+    longest plain run ("forum"), or the alternatives of a group of plain words ("(janvier|fevrier|…)"),
+    whichever is the most selective. Keys start with a space (or a hyphen) when the pattern puts a
+    word boundary or a space before them: a key at a word's start keeps the automaton out of the
+    middle of words (a bare "mai" is met in "semaine", "maison"). None when there is none: the
     regex then runs on every text."""
-    candidates: list[tuple[str, ...]] = []
-    run, depth, i = "", 0, 0
+    candidates: list[tuple[tuple[str, ...], int]] = []  # (words, where they start in the pattern)
+    run, run_start, depth, i = "", 0, 0, 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
-            candidates.append((run,))
-            run, i = "", i + 2
+            candidates.append(((run,), run_start))
+            run, i, run_start = "", i + 2, i + 2
             continue
         if char == "[":
-            candidates.append((run,))
+            candidates.append(((run,), run_start))
             run = ""
             i = pattern.index("]", i + 1) if "]" in pattern[i + 1:] else len(pattern)
+            run_start = i + 1
         elif char == "(":
-            candidates.append((run,))
+            candidates.append(((run,), run_start))
             run = ""
             close = _group_end(pattern, i)
             group = pattern[i + 1:close]
             optional = pattern[close + 1:close + 2] in ("?", "*")
             if not optional and re.fullmatch(r"[\w' -]+(\|[\w' -]+)*", group):
-                candidates.append(tuple(group.split("|")))
-            i = close
+                candidates.append((tuple(group.split("|")), i))
+            i, run_start = close, close + 1
         elif char == "|" and depth == 0:
             return None  # an alternation at the top: no literal is required
         elif char in "?*{":
             run = run[:-1]  # the character before is optional
-            candidates.append((run,))
+            candidates.append(((run,), run_start))
             run = ""
             if char == "{":
                 i = pattern.find("}", i) if "}" in pattern[i:] else len(pattern)
+            run_start = i + 1
         elif char in ".^$+)":
-            candidates.append((run,))
-            run = ""
+            candidates.append(((run,), run_start))
+            run, run_start = "", i + 1
         else:
             run += char
         i += 1
-    candidates.append((run,))
-    usable = [tuple(word_key(w).strip() for w in c) for c in candidates if all(len(w.strip()) >= 3 for w in c)]
+    candidates.append(((run,), run_start))
+    usable = [(tuple(word_key(w).strip() for w in words), start) for words, start in candidates
+              if all(len(w.strip()) >= 3 for w in words)]
     if not usable:
         return None
-    return max(usable, key=lambda words: (min(len(w) for w in words), -len(words)))
+    words, start = max(usable, key=lambda candidate: (min(len(w) for w in candidate[0]), -len(candidate[0])))
+    if pattern[start:start + 1] == " " or pattern[:start].endswith((" ", "\\b", "\\s", "\\s+")):
+        # after a space or a boundary, a word starts: after a space, a hyphen or a punctuation mark,
+        # all spaces in the matching text, but a hyphen
+        return tuple(key for word in words for key in (f" {word}", f"-{word}"))
+    return words
 
 
 def _group_end(pattern: str, start: int) -> int:
