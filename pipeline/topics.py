@@ -101,56 +101,60 @@ def _is_acronym(keyword: str) -> bool:
 def _anchors(pattern: str) -> tuple[str, ...] | None:
     """Automaton keys one of which every match of a regular expression contains, to prefilter it: its
     longest plain run ("forum"), or the alternatives of a group of plain words ("(janvier|fevrier|…)"),
-    whichever is the most selective. Keys start with a space (or a hyphen) when the pattern puts a
-    word boundary or a space before them: a key at a word's start keeps the automaton out of the
-    middle of words (a bare "mai" is met in "semaine", "maison"). None when there is none: the
-    regex then runs on every text."""
-    candidates: list[tuple[tuple[str, ...], int]] = []  # (words, where they start in the pattern)
+    whichever is the most selective. A word the pattern bounds (a space or \\b) is a key between
+    spaces or hyphens, as a keyword: the automaton then stays out of the middle of words, and a
+    bare "mai" opens no window in "semaine" or "maison". None when there is none: the regex then
+    runs on every text."""
+    candidates: list[tuple[tuple[str, ...], int, int]] = []  # (words as written, where they start, end)
     run, run_start, depth, i = "", 0, 0, 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
-            candidates.append(((run,), run_start))
+            candidates.append(((run,), run_start, i))
             run, i, run_start = "", i + 2, i + 2
             continue
         if char == "[":
-            candidates.append(((run,), run_start))
+            candidates.append(((run,), run_start, i))
             run = ""
             i = pattern.index("]", i + 1) if "]" in pattern[i + 1:] else len(pattern)
             run_start = i + 1
         elif char == "(":
-            candidates.append(((run,), run_start))
+            candidates.append(((run,), run_start, i))
             run = ""
             close = _group_end(pattern, i)
             group = pattern[i + 1:close]
             optional = pattern[close + 1:close + 2] in ("?", "*")
             if not optional and re.fullmatch(r"[\w' -]+(\|[\w' -]+)*", group):
-                candidates.append((tuple(group.split("|")), i))
+                candidates.append((tuple(group.split("|")), i, close + 1))
             i, run_start = close, close + 1
         elif char == "|" and depth == 0:
             return None  # an alternation at the top: no literal is required
         elif char in "?*{":
             run = run[:-1]  # the character before is optional
-            candidates.append(((run,), run_start))
+            candidates.append(((run,), run_start, i - 1))
             run = ""
             if char == "{":
                 i = pattern.find("}", i) if "}" in pattern[i:] else len(pattern)
             run_start = i + 1
         elif char in ".^$+)":
-            candidates.append(((run,), run_start))
+            candidates.append(((run,), run_start, i))
             run, run_start = "", i + 1
         else:
             run += char
         i += 1
-    candidates.append(((run,), run_start))
-    usable = [(tuple(word_key(w).strip() for w in words), start) for words, start in candidates
-              if all(len(w.strip()) >= 3 for w in words)]
+    candidates.append(((run,), run_start, len(pattern)))
+    usable = [candidate for candidate in candidates if all(len(w.strip()) >= 3 for w in candidate[0])]
     if not usable:
         return None
-    words, start = max(usable, key=lambda candidate: (min(len(w) for w in candidate[0]), -len(candidate[0])))
-    if pattern[start:start + 1] == " " or pattern[:start].endswith((" ", "\\b", "\\s", "\\s+")):
-        # after a space or a boundary, a word starts: after a space, a hyphen or a punctuation mark,
-        # all spaces in the matching text, but a hyphen
+    written, start, end = max(usable, key=lambda candidate: (min(len(w.strip()) for w in candidate[0]),
+                                                             -len(candidate[0])))
+    words = tuple(word_key(w).strip() for w in written)
+    # In the matching text, what a space, a boundary or a punctuation mark makes is a space, but a hyphen.
+    starts = pattern[:start].endswith((" ", "\\b", "\\s", "\\s+")) or all(w[:1] == " " for w in written)
+    ends = pattern[end:].startswith((" ", "\\b", "\\s")) or all(w[-1:] == " " for w in written)
+    if starts and ends:
+        return tuple(key for word in words for key in _glued(f" {word} "))
+    if starts:
         return tuple(key for word in words for key in (f" {word}", f"-{word}"))
     return words
 
@@ -207,9 +211,11 @@ class TopicMatcher:
                 for tag in exclude:
                     excluded.append((end_index - offset, end_index - offset + word_length, tag))
                     excluded_tags.add(tag)
-                if end_index < lede_end:
-                    for pattern in anchor_of:
-                        anchors.setdefault(pattern, []).append(end_index)
+                if anchor_of:
+                    end = end_index - offset + word_length  # the word's end (a key may take a space after it)
+                    if end < lede_end:
+                        for pattern in anchor_of:
+                            anchors.setdefault(pattern, []).append(end)
         pattern_matches = self._pattern_hits(full, lede_end, anchors) if self.patterns else ()
 
         scores: dict[int, float] = {}  # tag number -> score

@@ -68,16 +68,18 @@ def test_nature_is_one_best_cue_else_initiative():
 
 
 def test_regex_patterns_are_prefiltered_by_their_anchors():
-    # After a boundary or a space, the anchor is a word's start (its key starts with a space, or a
-    # hyphen: the matching text keeps hyphens); elsewhere it may be inside a word.
-    assert _anchors(r"\bforum\b") == (" forum", "-forum")
-    assert _anchors(r"le (1er|\d{1,2}) (janvier|fevrier|mars)\b") == (
-        " janvier", "-janvier", " fevrier", "-fevrier", " mars", "-mars")
+    # A word the pattern bounds (a space or \b) is a key between spaces or hyphens (the matching text
+    # keeps hyphens); a word bounded on one side only is a key on that side; else it may be inside a word.
+    assert _anchors(r"\bforum\b") == (" forum ", " forum-", "-forum ", "-forum-")
+    assert _anchors(r"le (1er|\d{1,2}) (janvier|mars)\b") == (
+        " janvier ", " janvier-", "-janvier ", "-janvier-", " mars ", " mars-", "-mars ", "-mars-")
+    assert _anchors(r"\bforum\w*") == (" forum", "-forum")
     assert _anchors(r"recrut\w+") == ("recrut",)
     assert _anchors(r"x|y") is None
     matcher = compile_taxonomy(taxonomy(**{"nature.evenement": {
         "patterns": [r"\ble (1er|\d{1,2}) (janvier|fevrier|mars)\b"]}}))
     assert matcher.tag("Rencontre le 4 mars", "").nature == "evenement"
+    assert matcher.tag("Rencontres le 4 mars-avril", "").nature == "evenement"  # a hyphen after the anchor
     assert matcher.tag("Rencontre", "").nature == "initiative"
     matcher = compile_taxonomy(taxonomy(**{"nature.appel": {"patterns": [r"\bavant le (1er|\d{1,2}) mars\b"]}}))
     assert matcher.tag("Dossiers à déposer ci-avant le 3 mars", "").nature == "appel"  # after a hyphen
