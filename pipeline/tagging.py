@@ -95,7 +95,7 @@ def _rules(taxonomy: Taxonomy, doc_id: str, title: str, text: str, gazetteer: Ga
     # model knows, valued by their number alone: one test each.
     title_end = len(title) + 2
     for end_index, value in automaton.iter(words):
-        if value.__class__ is int:
+        if type(value) is int:
             count(value)
             if end_index < title_end:
                 count(size + value)
