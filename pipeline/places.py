@@ -397,6 +397,15 @@ _WRITTEN_DEP = re.compile(r"\((\d[\dabAB]|97\d)\)")
 _LOCATED_IN = re.compile(r"^\s*(?:,?\s*(?:en|au|aux|dans\s+(?:le|la|les)|dans\s+l['’])|\((?:en\s+)?)\s*$")
 _POSTCODE = re.compile(r" (\d{5})(?= )")  # in the matching text (match_text): far faster than \b…\b
 
+_RIVER_ENDS = ("la", "le", "les", "l'", "du", "des")
+
+
+def _river_before(before: str) -> bool:
+    """"les bords de la", "les rives du" (folded) just before a name: a river's. A regular expression
+    anchored at the end is tried at every position of the text before it: the ending it needs is
+    tested first, in C (most names have none of these words before them)."""
+    return before.rstrip().endswith(_RIVER_ENDS) and _RIVER.search(before) is not None
+
 
 @dataclass(slots=True)
 class Mention:
@@ -586,7 +595,7 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 continue
             if place.population < CITY_POPULATION and named_before in ("firm", "district"):
                 continue  # "la biscuiterie Lezay", "le quartier du Pin": named after a village (a town's is in it)
-            if place.population < CITY_POPULATION and _RIVER.search(before):
+            if place.population < CITY_POPULATION and _river_before(before):
                 continue  # "les rives du Brion": a river named like a village
             if place.population < CITY_POPULATION and not place.ambiguous:
                 if surface[:1] in "lL" and _LOWER_ARTICLE.match(surface) and place.name[:1].isupper() \
@@ -611,7 +620,7 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                             surface[:1].islower() and _CAPITALISED_AFTER.match(text, mention.end)):
                         continue  # "le quartier d'Ousse des Bois", "Lascaux IV", "au Pin Galant": a longer name
         if place.kind == "departement" and place.ambiguous:
-            if _RIVER.search(before):
+            if _river_before(before):
                 continue
             if code_after is None:
                 code_after = _CODE_AFTER.match(text, mention.end) or False
@@ -627,7 +636,7 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 kept.append(place)
             continue
         if place.ambiguous:
-            if ambiguous_ok is None and (_RIVER.search(before) or _inside_a_name_of(text, mention.start)
+            if ambiguous_ok is None and (_river_before(before) or _inside_a_name_of(text, mention.start)
                                          or _CAPITALISED_AFTER.match(text, mention.end)):
                 # "les bords de l'Isle": the river, not the commune Isle; "la Quinzaine du Bois", "Plaine
                 # Commune": a longer name
@@ -658,7 +667,8 @@ def _not_a_town(text: str, mention: Mention, previous: tuple[str, int] | None, f
     if previous and previous[0][:1].isupper() and fold(previous[0]) in first_names:
         return True
     raw = text[max(0, mention.start - 40):mention.start]
-    if raw.endswith(_CAPITAL_ARTICLES) or _CAPITAL_PARTICLE.search(raw):
+    if raw.endswith(_CAPITAL_ARTICLES) or (raw.rstrip().endswith(_CAPITAL_PARTICLE_ENDS)
+                                           and _CAPITAL_PARTICLE.search(raw)):
         return True  # "La Moustey"; "les épisodes De Fursac": a brand's or a family's name
     if raw.endswith(_PARTICLES):
         particle = _PARTICLE_OF_A_NAME.search(raw)
@@ -668,6 +678,7 @@ def _not_a_town(text: str, mention: Mention, previous: tuple[str, int] | None, f
 
 _CAPITAL_ARTICLES = ("La ", "Le ", "Les ", "L'", "L’")
 _CAPITAL_PARTICLE = re.compile(r"[^\s.!?:;«\"“(]\s+(?:(?:De|Du|Des)\s+|D['’])$")  # mid-sentence
+_CAPITAL_PARTICLE_ENDS = ("De", "Du", "Des", "D'", "D’")  # how it must end (see `_river_before`)
 _CAPITALISED_AFTER = re.compile(r"[ \u00a0]+[A-ZÀ-Ý][a-zà-ÿ]")
 _NUMERAL_AFTER = re.compile(r"[ \u00a0]+(?:I{2,3}|IV|VI{0,3}|IX|XI{0,3})\b")  # "Lascaux IV": a site, a work
 _OF_A_NAME_AFTER = re.compile(r"[ \u00a0]+(?:des|du|de[ \u00a0]+la|de[ \u00a0]+l['’])[ \u00a0]*[A-ZÀ-Ý][a-zà-ÿ]")
@@ -741,12 +752,16 @@ _LOWER_ARTICLE = re.compile(r"(?:la|le|les)\s|l['’]")
 def _inside_a_name_of(text: str, start: int) -> bool:
     """A capitalised word mid-sentence and "du", "des", "de la", "de l'" or "de" just before `start`:
     a common word's name ends a longer proper name ("la Quinzaine du Bois", "la Filature de l'Isle")."""
-    found = _NAME_BEFORE_OF.search(text[max(0, start - 60):start])
+    window = text[max(0, start - 60):start]
+    if not window.rstrip().endswith(_NAME_BEFORE_OF_ENDS):
+        return False  # (see `_river_before`)
+    found = _NAME_BEFORE_OF.search(window)
     return found is not None and found.start() > 0  # a text's first word is a sentence's
 
 
 _NAME_BEFORE_OF = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])\b[A-ZÀ-Ý][a-zà-ÿ]+[ \u00a0]+"
                              r"(?:(?:du|des|de[ \u00a0]+la|de)[ \u00a0]+|de[ \u00a0]+l['’]|d['’])$")
+_NAME_BEFORE_OF_ENDS = ("du", "des", "de", "la", "d'", "d’", "l'", "l’")
 # "Hélène de Nexon": a first name and a particle before the name make a person.
 _PARTICLE_OF_A_NAME = re.compile(r"\b([A-ZÀ-Ý][a-zà-ÿ]+)\s+(?:de\s|d['’])$")
 
