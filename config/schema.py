@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from cssselect import GenericTranslator, SelectorError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -267,6 +266,8 @@ class ScheduleSettings(_Strict):
     @field_validator("crawl", "bulletin", "learn")
     @classmethod
     def _check_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger  # a quarter of a second to import: only with a schedule
+
         try:
             CronTrigger.from_crontab(value)
         except ValueError as e:
