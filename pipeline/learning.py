@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from config.schema import THEMES, Taxonomy
-from pipeline.archive import effective_tags
 from pipeline.folding import match_text
 from pipeline.linear import Examples, LinearModel, Settings, fit, split_words
+
+if TYPE_CHECKING:  # the archive's modules only where the archive is read: tagging a text needs none of them
+    import sqlite_utils
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTER = ROOT / "models" / "starter.npz"
@@ -209,6 +210,8 @@ def train_starter(documents: list[tuple], provenance: dict) -> TagModel:
 
 def curated_examples(db: sqlite_utils.Database) -> list[tuple[str, str, set[tuple[str, str]]]]:
     """The archive's curated items with their effective tags (what the curator validated)."""
+    from pipeline.archive import effective_tags
+
     rows = list(db.query(
         """
         SELECT id, title, text FROM items

@@ -14,9 +14,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 import ahocorasick
-import sqlite_utils
 
 from config.dates import utcnow
 from pipeline.folding import frequent_first, match_text
@@ -25,6 +25,9 @@ from pipeline.linear import LinearModel
 from pipeline.places import Gazetteer, load_gazetteer, tag_places
 from pipeline.topics import TopicMatcher, topic_matcher
 from config.schema import TAG_FACETS, Taxonomy
+
+if TYPE_CHECKING:  # sqlite-utils (and what it imports) only for the archive's commands, not `veille tag --jsonl`
+    import sqlite_utils
 
 STARTER = "starter"  # the `model` argument's default: the starter model shipped with the project
 
