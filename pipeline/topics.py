@@ -106,7 +106,7 @@ def _anchors(pattern: str) -> tuple[str, ...] | None:
     bare "mai" opens no window in "semaine" or "maison". None when there is none: the regex then
     runs on every text."""
     candidates: list[tuple[tuple[str, ...], int, int]] = []  # (words as written, where they start, end)
-    run, run_start, depth, i = "", 0, 0, 0
+    run, run_start, i = "", 0, 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
@@ -127,7 +127,7 @@ def _anchors(pattern: str) -> tuple[str, ...] | None:
             if not optional and re.fullmatch(r"[\w' -]+(\|[\w' -]+)*", group):
                 candidates.append((tuple(group.split("|")), i, close + 1))
             i, run_start = close, close + 1
-        elif char == "|" and depth == 0:
+        elif char == "|":  # groups are skipped whole: this one is at the top
             return None  # an alternation at the top: no literal is required
         elif char in "?*{":
             run = run[:-1]  # the character before is optional
