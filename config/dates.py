@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone, tzinfo
-
-from babel.dates import format_date, get_day_names, get_month_names
+from typing import TYPE_CHECKING
 
 from config.errors import VeilleError
 
@@ -91,6 +90,8 @@ def week_start(moment: datetime, tz: tzinfo) -> datetime:
 
 def french_date(value: date | datetime, weekday: bool = False) -> str:
     """« 24 novembre 2026 », « 1er décembre 2026 »; with `weekday`, « mardi 1er décembre 2026 »."""
+    from babel.dates import format_date
+
     text = format_date(value, "d MMMM y", locale=LOCALE)
     if value.day == 1:
         text = "1er" + text[1:]
@@ -102,6 +103,8 @@ def _fold(word: str) -> str:
 
 
 def _month_words() -> dict[str, int]:
+    from babel.dates import get_month_names
+
     words: dict[str, int] = {}
     for width in ("wide", "abbreviated"):
         for number, name in get_month_names(width, locale=LOCALE).items():
@@ -112,9 +115,33 @@ def _month_words() -> dict[str, int]:
     return words
 
 
-# Month name (wide or abbreviated, accented or folded, lower case) -> month number.
-MONTH_NUMBERS: dict[str, int] = _month_words()
-# Full month names, folded (no accents): « janvier » … « decembre ».
-FOLDED_MONTHS: tuple[str, ...] = tuple(_fold(n) for n in get_month_names("wide", locale=LOCALE).values())
-# Weekday names, folded: « lundi » … « dimanche » (already without accents in French).
-FOLDED_WEEKDAYS: tuple[str, ...] = tuple(_fold(get_day_names("wide", locale=LOCALE)[day]) for day in range(7))
+def _folded_months() -> tuple[str, ...]:
+    from babel.dates import get_month_names
+
+    return tuple(_fold(n) for n in get_month_names("wide", locale=LOCALE).values())
+
+
+def _folded_weekdays() -> tuple[str, ...]:
+    from babel.dates import get_day_names
+
+    return tuple(_fold(get_day_names("wide", locale=LOCALE)[day]) for day in range(7))
+
+
+if TYPE_CHECKING:
+    # Month name (wide or abbreviated, accented or folded, lower case) -> month number.
+    MONTH_NUMBERS: dict[str, int]
+    # Full month names, folded (no accents): « janvier » … « decembre ».
+    FOLDED_MONTHS: tuple[str, ...]
+    # Weekday names, folded: « lundi » … « dimanche » (already without accents in French).
+    FOLDED_WEEKDAYS: tuple[str, ...]
+
+_LOCALE_DATA = {"MONTH_NUMBERS": _month_words, "FOLDED_MONTHS": _folded_months, "FOLDED_WEEKDAYS": _folded_weekdays}
+
+
+def __getattr__(name: str):
+    """The names read from Babel's locale data, made on first use (PEP 562): importing Babel and its
+    data is a tenth of a second that `veille --help` and the tagger need not pay."""
+    if name in _LOCALE_DATA:
+        value = globals()[name] = _LOCALE_DATA[name]()
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from datetime import tzinfo
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from config.dates import utcnow
 from config.errors import VeilleError
 
@@ -67,6 +65,8 @@ def _refusal(kind: str, who: dict | None, tz: tzinfo) -> str:
 @contextmanager
 def job_lock(db_path: Path | str, kind: str, tz: tzinfo, command: str | None = None) -> Iterator[None]:
     """Hold the lock of `kind` for `db_path` meanwhile, or raise JobBusy at once."""
+    from filelock import FileLock, Timeout  # a twentieth of a second the commands that take no lock need not pay
+
     if kind not in KINDS:
         raise ValueError(f"unknown kind of job {kind!r}")
     path = lock_path(db_path, kind)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # for type checks only: `veille --help` imports this module (through veille/sources_cli.py)
+    import sqlite_utils
 
-from config.loading import Config
+    from config.loading import Config
 
 PER_CRAWL = 3                      # sites explored after one crawl
 REFRESH_AFTER = timedelta(hours=20)  # a proposal is looked for again after this (once a day)

@@ -29,15 +29,18 @@ import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import sqlite_utils
 
 from config.errors import VeilleError
-from config.loading import Config
 from pipeline.health import DISABLED, SILENT
-from pipeline.operations import OK as RUN_OK
 from veille.cli_support import check_separate, db_option, subscribers_db_option, with_config
+
+if TYPE_CHECKING:  # `veille --help` imports this module: sqlite-utils and the config's models only when run
+    import sqlite_utils
+
+    from config.loading import Config
 
 # The jobs of `veille schedule` (pipeline.operations.JOBS), by their French names.
 JOB_LABELS = {"crawl": "collecte", "tag": "étiquetage", "learn": "apprentissage", "bulletin": "envoi du bulletin"}
@@ -155,6 +158,8 @@ def open_read_only(path: Path | str) -> sqlite_utils.Database | None:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=10)
     except sqlite3.OperationalError:  # a monitoring account without write access to the file
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    import sqlite_utils
+
     db = sqlite_utils.Database(connection)
     try:
         db.execute("PRAGMA query_only = ON")
@@ -484,6 +489,8 @@ def find_problems(status: Status, tz: tzinfo) -> list[Problem]:
             action=("Corrigez ou retirez ces adresses (veille subscribers remove ADRESSE, puis veille subscribers "
                     "add avec la bonne adresse)."),
             since=failures[0]["updated_at"]))
+    from pipeline.operations import OK as RUN_OK
+
     for job in status.jobs.values():
         if job.last_outcome and job.last_outcome["status"] != RUN_OK:
             outcome = job.last_outcome
