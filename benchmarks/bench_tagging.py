@@ -125,7 +125,7 @@ def cli_startup() -> dict[str, float]:
 
 # Instructions a document under valgrind (cachegrind, no cache simulation): a count that does not move
 # with the machine's load, for telling a 2 % change from noise. Opt-in (VEILLE_BENCH_INSTRUCTIONS=1):
-# about three minutes. Each count is the difference of two runs that tag FEW and MANY documents (the
+# about three minutes, the CLI's start-up counted too. Each count is the difference of two runs that tag FEW and MANY documents (the
 # start-up cancels out), after the same warm-up (caches filled as in the timed stream).
 INSTRUCTIONS = """
 import sys
@@ -160,6 +160,27 @@ def instructions(mode: str, few: int, many: int) -> float:
         report = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stderr
         counts.append(int(re.search(r"I\s+refs:\s+([\d,]+)", report)[1].replace(",", "")))
     return (counts[1] - counts[0]) / (many - few)
+
+
+def cli_instructions() -> dict[str, float]:
+    """Instructions (valgrind) of `veille --help` and of `veille tag --jsonl` on one document: the
+    start-up as a count that does not move with the machine's load."""
+    veille = Path(sys.executable).with_name("veille")
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    counts = {}
+    with tempfile.TemporaryDirectory() as folder:
+        document = Path(folder) / "one.jsonl"
+        document.write_text(json.dumps({"id": "1", "title": "Forum de l'emploi à Guéret",
+                                        "text": "Un forum France Travail en Creuse, jeudi 12 mars."}) + "\n",
+                            encoding="utf-8")
+        for name, arguments in {"veille --help": ["--help"],
+                                "veille tag --jsonl (one document)": ["tag", "--jsonl", str(document), "--config",
+                                                                      str(ROOT / "config")]}.items():
+            command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                       str(veille), *arguments]
+            report = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stderr
+            counts[name] = int(re.search(r"I\s+refs:\s+([\d,]+)", report)[1].replace(",", ""))
+    return counts
 
 
 def run() -> None:
@@ -229,6 +250,8 @@ def run() -> None:
             base, tagger = instructions("baseline", 2, 22), instructions("stream", 10, 410)
             print(f"instructions a document (valgrind): baseline {base / 1e6:.2f} M, whole tagger as shipped "
                   f"(stream) {tagger / 1e6:.3f} M = {base / tagger:.1f}× the baseline")
+            for name, count in cli_instructions().items():
+                print(f"instructions of {name} (valgrind): {count / 1e9:.2f} G")
     for name, value in cli_startup().items():
         print(f"{name}: {value:.2f} s" if isinstance(value, float) else f"{name}: {value}")
 
