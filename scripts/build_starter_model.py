@@ -12,7 +12,8 @@ copied), keeps the `dev` part only (the `blind` part is for measuring), drops ev
 trains pipeline/learning.py's model on the articles' labels (nature and themes) and the rules' scores
 of config/taxonomy.yaml. The file holds the model's weights and the training articles' features
 (hashed word counts and the rules' scores, so that `veille learn` can retrain with the curator's
-items), never a text; the same corpus and taxonomy give the same bytes.
+items), never a text; the same corpus and taxonomy give the same bytes with the same versions of
+scikit-learn and NumPy (models/README.md).
 """
 
 from __future__ import annotations
