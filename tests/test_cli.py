@@ -115,7 +115,7 @@ def test_tag_jsonl_needs_no_database(config_dir, tmp_path):
                       + "pas du json\n" + json.dumps({"id": 2, "title": "Rien", "text": ""}) + "\n", encoding="utf-8")
     out = tmp_path / "tags.jsonl"
     result = run_veille("tag", "--config", str(config_dir), "--jsonl", str(source), "--out", str(out))
-    assert "ligne 2 ignorée" in result.stderr
+    assert "ligne 2 ignorée : JSON invalide à la colonne 1" in result.stderr
     first, second = map(json.loads, out.read_text(encoding="utf-8").splitlines())
     assert first["id"] == "d1" and first["dispositifs"] == ["cej", "mission-locale"]
     assert first["departements"] == ["87"] and first["communes"] == ["87085"]

@@ -148,10 +148,11 @@ def jsonl_documents(lines):
             continue
         try:
             doc = json.loads(line)
-            if not isinstance(doc, dict) or "id" not in doc:
-                raise ValueError("objet avec un champ « id » attendu")
-        except ValueError as e:
-            click.echo(f"ligne {number} ignorée : {e}", err=True)
+        except json.JSONDecodeError as e:
+            click.echo(f"ligne {number} ignorée : JSON invalide à la colonne {e.colno} ({e.msg})", err=True)
+            continue
+        if not isinstance(doc, dict) or "id" not in doc:
+            click.echo(f"ligne {number} ignorée : objet avec un champ « id » attendu", err=True)
             continue
         document = str(doc["id"]), str(doc.get("title") or ""), str(doc.get("text") or "")
         try:
