@@ -39,3 +39,14 @@ def test_scikit_learn_is_imported_only_where_a_model_is_trained_or_used():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy', 'joblib')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_veille_help_imports_neither_the_archive_nor_the_config_models():
+    # `veille --help` lists every command group, so imports their modules: those must stay light
+    # (sqlite-utils brings NumPy; the config's models pydantic; Babel its locale data).
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom veille.cli import cli\n"
+            "result = CliRunner().invoke(cli, ['--help'])\nassert result.exit_code == 0 and 'status' in result.output\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'sqlite_utils', 'numpy', 'pydantic', 'babel', 'filelock', 'sklearn'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"

@@ -148,6 +148,8 @@ class Status:
 def open_read_only(path: Path | str) -> sqlite_utils.Database | None:
     """The SQLite file at `path` opened read-only, or None when there is no such file. Nothing is
     created, migrated or written, even beside it."""
+    import sqlite_utils
+
     path = Path(path)
     if not path.is_file():
         return None
@@ -158,8 +160,6 @@ def open_read_only(path: Path | str) -> sqlite_utils.Database | None:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=10)
     except sqlite3.OperationalError:  # a monitoring account without write access to the file
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-    import sqlite_utils
-
     db = sqlite_utils.Database(connection)
     try:
         db.execute("PRAGMA query_only = ON")
@@ -454,6 +454,8 @@ def _proposal_sentence(source: SourceState) -> str:
 def find_problems(status: Status, tz: tzinfo) -> list[Problem]:
     """The one place that decides what needs attention, in a stable order: sources, the last send,
     the jobs."""
+    from pipeline.operations import OK as RUN_OK
+
     problems = []
     for source in status.sources:
         if source.state != DISABLED and source.failed_in_row >= status.failing_runs:
@@ -489,8 +491,6 @@ def find_problems(status: Status, tz: tzinfo) -> list[Problem]:
             action=("Corrigez ou retirez ces adresses (veille subscribers remove ADRESSE, puis veille subscribers "
                     "add avec la bonne adresse)."),
             since=failures[0]["updated_at"]))
-    from pipeline.operations import OK as RUN_OK
-
     for job in status.jobs.values():
         if job.last_outcome and job.last_outcome["status"] != RUN_OK:
             outcome = job.last_outcome
