@@ -93,21 +93,26 @@ def startup(mode: str) -> dict:
                                      text=True, check=True).stdout)
 
 
+def cli_commands(veille: Path, folder: Path) -> dict[str, list[str]]:
+    """The commands whose start-up is measured: `veille --help`, and `veille tag --jsonl` of a file of
+    one short document written in `folder`."""
+    document = folder / "one.jsonl"
+    document.write_text(json.dumps({"id": "1", "title": "Forum de l'emploi à Guéret",
+                                    "text": "Un forum France Travail en Creuse, jeudi 12 mars."}) + "\n",
+                        encoding="utf-8")
+    return {"veille --help": [str(veille), "--help"],
+            "veille tag --jsonl (one document)": [str(veille), "tag", "--jsonl", str(document),
+                                                  "--config", str(ROOT / "config")]}
+
+
 def cli_startup() -> dict[str, float]:
     """Seconds (best of three) of `veille --help` and of `veille tag --jsonl` on one document."""
     veille = Path(sys.executable).with_name("veille")
     if not veille.exists():
         return {}
     with tempfile.TemporaryDirectory() as folder:
-        document = Path(folder) / "one.jsonl"
-        document.write_text(json.dumps({"id": "1", "title": "Forum de l'emploi à Guéret",
-                                        "text": "Un forum France Travail en Creuse, jeudi 12 mars."}) + "\n",
-                            encoding="utf-8")
-        commands = {"veille --help": [str(veille), "--help"],
-                    "veille tag --jsonl (one document)": [str(veille), "tag", "--jsonl", str(document),
-                                                          "--config", str(ROOT / "config")]}
         timings = {}
-        for name, command in commands.items():
+        for name, command in cli_commands(veille, Path(folder)).items():
             best = float("inf")
             for _ in range(3):
                 started = time.perf_counter()
@@ -125,8 +130,9 @@ def cli_startup() -> dict[str, float]:
 
 # Instructions a document under valgrind (cachegrind, no cache simulation): a count that does not move
 # with the machine's load, for telling a 2 % change from noise. Opt-in (VEILLE_BENCH_INSTRUCTIONS=1):
-# about three minutes, the CLI's start-up counted too. Each count is the difference of two runs that tag FEW and MANY documents (the
-# start-up cancels out), after the same warm-up (caches filled as in the timed stream).
+# about three minutes, the CLI's start-up counted too. Each count is the difference of two runs that
+# tag FEW and MANY documents (the start-up cancels out), after the same warm-up (caches filled as in
+# the timed stream).
 INSTRUCTIONS = """
 import sys
 sys.path.insert(0, ".")
@@ -162,22 +168,16 @@ def instructions(mode: str, few: int, many: int) -> float:
     return (counts[1] - counts[0]) / (many - few)
 
 
-def cli_instructions() -> dict[str, float]:
+def cli_instructions() -> dict[str, int]:
     """Instructions (valgrind) of `veille --help` and of `veille tag --jsonl` on one document: the
     start-up as a count that does not move with the machine's load."""
     veille = Path(sys.executable).with_name("veille")
     env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     counts = {}
     with tempfile.TemporaryDirectory() as folder:
-        document = Path(folder) / "one.jsonl"
-        document.write_text(json.dumps({"id": "1", "title": "Forum de l'emploi à Guéret",
-                                        "text": "Un forum France Travail en Creuse, jeudi 12 mars."}) + "\n",
-                            encoding="utf-8")
-        for name, arguments in {"veille --help": ["--help"],
-                                "veille tag --jsonl (one document)": ["tag", "--jsonl", str(document), "--config",
-                                                                      str(ROOT / "config")]}.items():
+        for name, arguments in cli_commands(veille, Path(folder)).items():
             command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                       str(veille), *arguments]
+                       *arguments]
             report = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stderr
             counts[name] = int(re.search(r"I\s+refs:\s+([\d,]+)", report)[1].replace(",", ""))
     return counts
