@@ -163,7 +163,8 @@ def frequent_first(key: str) -> str:
     return key.translate(_FREQUENT_FIRST)
 
 
-def word_key(words: str, prefix: bool = False) -> str:
-    """The automaton key of a word or phrase, " mot " (or " mot" for a prefix)."""
-    key = " " + " ".join(fold(words).translate(_WORDS_SEQUENCE).split())
+def word_key(words: str, prefix: bool = False, folded: bool = False) -> str:
+    """The automaton key of a word or phrase, " mot " (or " mot" for a prefix); `folded` when `words`
+    is already folded (`fold` gives its own result back)."""
+    key = " " + " ".join((words if folded else fold(words)).translate(_WORDS_SEQUENCE).split())
     return key if prefix else key + " "

@@ -47,6 +47,7 @@ def test_same_results_as_the_reference(sample):
         assert len(folding.fold(value)) == len(value)
         assert folding.word_key(value) == text.word_key(value)
         assert folding.word_key(value, prefix=True) == text.word_key(value, prefix=True)
+        assert folding.word_key(folding.fold(value), folded=True) == text.word_key(value)  # fold is idempotent
 
 
 def test_same_results_on_random_texts_and_every_character():
@@ -56,6 +57,7 @@ def test_same_results_on_random_texts_and_every_character():
         sample = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 150)))
         assert folding.fold(sample) == text.fold(sample), repr(sample)
         assert folding.match_text(sample) == text.match_text(sample), repr(sample)
+        assert folding.fold(folding.fold(sample)) == folding.fold(sample), repr(sample)  # word_key(folded=True)
     long_prefix = "Un texte assez long pour le chemin rapide, avec des accents : é à ç. " * 2
     for code in [*range(0x2200), *range(0x2200, 0x30000, 97)]:
         sample = long_prefix + chr(code) + " œ…"
