@@ -607,6 +607,11 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 continue  # "la biscuiterie Lezay", "le quartier du Pin": named after a village (a town's is in it)
             if place.population < CITY_POPULATION and _river_before(before):
                 continue  # "les rives du Brion": a river named like a village
+            if (place.population < CITY_POPULATION and not place.ambiguous and before.endswith(_ARTICLE_ENDS)
+                    and _ARTICLE_BEFORE.search(before) and not _WITH_AN_ARTICLE.match(fold(place.name))):
+                # "les quartiers du Peyrouat et de la Moustey": a village's name without an article, written
+                # after one, is another name (a district, a river, a place); "La Moustey" is `_not_a_town`'s.
+                continue
             if place.population < CITY_POPULATION and not place.ambiguous:
                 if surface[:1] in "lL" and _LOWER_ARTICLE.match(surface) and place.name[:1].isupper() \
                         and fold(place.name).split(" ", 1)[0] in ("la", "le", "les", "l'"):
@@ -757,6 +762,10 @@ _STREET_NAMED_AFTER = re.compile(
     r"\b(?:rue|avenue|boulevard|place|allée|allées|quai|impasse|chemin|cours|square)\s+"
     r"(?:[A-ZÀ-Ý][\w-]*\s+){1,2}(?:de\s|du\s|d['’])$")
 _LOWER_ARTICLE = re.compile(r"(?:la|le|les)\s|l['’]")
+# An article (or one contracted with « à », « de ») just before a name, in the folded text.
+_ARTICLE_ENDS = (" la ", " le ", " les ", " du ", " des ", " au ", " aux ", " l'")
+_WITH_AN_ARTICLE = re.compile(r"(?:la|le|les)\s|l'|ile\b")  # a name written after an article: "l'île d'Aix"
+_ARTICLE_BEFORE = re.compile(r"(?<![^\W\d_])(?:la|le|les|du|des|au|aux) $|(?<![^\W\d_])l'$")
 
 
 def _inside_a_name_of(text: str, start: int) -> bool:

@@ -206,6 +206,18 @@ def test_firms_areas_and_people_named_after_places(text, departements, communes)
     assert places(text) == (departements, communes)
 
 
+@pytest.mark.parametrize("text, departements, communes", [
+    # A village's name written after an article is another name: a district, a stream, a place.
+    ("Les quartiers prioritaires de l'agglomération sont le Bourdieu et la Moustey.", [], []),
+    ("Le chantier d'insertion nettoie les berges du Gabas, puis celles du Moustey.", [], []),
+    ("Un chantier d'insertion à Moustey, dans les Landes.", ["40"], ["40200"]),   # the village itself
+    ("Le forum réunit des employeurs de Fouras, l'île d'Aix et Rochefort.", ["17"],
+     ["17004", "17168", "17299"]),  # an island is named with its article
+])
+def test_a_villages_name_after_an_article(text, departements, communes):
+    assert places(text) == (departements, communes)
+
+
 def test_departements_in_the_rows_of_a_table():
     text = "Taux de chômage\nCharente\t7,1\nCreuse -0,2\nCorrèze 6,0\n"
     assert tag_places(text).departements == ["16", "19", "23"]
