@@ -144,3 +144,8 @@ def test_the_projects_words_in_another_sense():
     assises = matcher.tag("Premières Assises de l'insertion dans la Vienne",
                           "150 personnes étaient réunies au CREPS pour ces assises.")
     assert assises.nature == "evenement"
+    # « projet » of another nature's cue is no local project.
+    call = matcher.tag("Appel à projet pour l'inclusion", "Les porteurs de projet ont jusqu'au 30 avril.")
+    assert call.nature == "appel" and ("nature", "initiative") not in call.scores
+    bill = matcher.tag("Le projet de loi pour le plein emploi au Sénat", "Les sénateurs examinent le texte.")
+    assert bill.nature == "politique" and ("nature", "initiative") not in bill.scores
