@@ -149,3 +149,12 @@ def test_the_projects_words_in_another_sense():
     assert call.nature == "appel" and ("nature", "initiative") not in call.scores
     bill = matcher.tag("Le projet de loi pour le plein emploi au Sénat", "Les sénateurs examinent le texte.")
     assert bill.nature == "politique" and ("nature", "initiative") not in bill.scores
+
+
+def test_an_insertion_workshop_is_iae():
+    from config.loading import load_taxonomy
+    from tests.conftest import ROOT
+
+    matcher = compile_taxonomy(load_taxonomy(ROOT / "config" / "taxonomy.yaml"))
+    workshop = matcher.tag("Un atelier d'insertion ouvre à Tartas", "Huit salariés y réparent des vélos.")
+    assert workshop.dispositifs == ["iae"]  # « atelier d'insertion », the short name of an ACI
