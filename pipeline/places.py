@@ -400,7 +400,8 @@ _ARTICLE = re.compile(r"(?:\b(?:la|les|le|des|du|en)\s+|\bl')$")
 _TOWN_PREPOSITION = re.compile(r"\b(?:a|commune de|mairie de|maire de|village de|bourg de)\s+$")
 _OF = re.compile(r"(?:\bde\s+|\bd')$")
 _ENUMERATION = re.compile(r"^\s*(?:,|et|ou)\s*$")
-_LOCATED_AFTER = re.compile(r"\s*(?:,\s*(?:en|au|aux|dans)\s|\()")  # "Anais, en Charente-Maritime"
+# "Anais, en Charente-Maritime", "Bonnes (Vienne)"; not an acronym in brackets ("Mer et Montagne (GEIQ)").
+_LOCATED_AFTER = re.compile(r"\s*(?:,\s*(?:en|au|aux|dans)\s|\((?!\s*[A-Z]{2,}\b))")
 _CODE_AFTER = re.compile(r"\s*\((\d[\dabAB]|97\d)\)")
 _WRITTEN_DEP = re.compile(r"\((\d[\dabAB]|97\d)\)")
 # "Bruges, en Belgique", "Lagos, au Nigeria", "Bonnes (Vienne)"; not an enumeration "la Corrèze, la Creuse".

@@ -115,6 +115,9 @@ def test_words_streets_and_people(text, departements, communes):
     ("À Bruges, en Belgique, un échange de jeunes.", True, []),
     ("Valence accueille le salon de l'emploi de la Drôme.", True, []),
     ("La mission locale de Nevers et celle de Meaux.", True, []),
+    # « Montagne (Gironde) » is the village; an acronym in brackets is no location
+    ("En Savoie, le groupement d'employeurs Mer et Montagne (GEMM) recrute des saisonniers.", True, []),
+    ("Un poste d'animateur à Montagne (Gironde) est à pourvoir.", False, ["33"]),
     ("Un décret du ministère du Travail s'applique en France.", False, []),
 ])
 def test_inside_or_outside(text, outside, departements):
