@@ -540,10 +540,12 @@ def _inside_longer_name(text: str, previous: tuple[str, int] | None) -> bool:
     word, word_start = previous
     if not word[:1].isupper():
         return False
-    sentence_start = text[max(0, word_start - 2):word_start].strip()[-1:] in (".", "!", "?", "\n", "")
+    sentence_start = text[max(0, word_start - 2):word_start].strip()[-1:] in _SENTENCE_OPENERS
     return not sentence_start and fold(word) not in ("de", "du", "des", "la", "le", "les", "a")
 
 
+# What may come just before a sentence's (or a quotation's) first word: « "Entre St Laurent-Médoc et… ».
+_SENTENCE_OPENERS = frozenset((".", "!", "?", "\n", "", "«", "“", '"', "(", ":", "—", "–"))
 _EPCI_LEADS = ("communaute", "agglomeration", "metropole", "pays")
 _READ_IN_CONTEXT = frozenset(("commune", "commune_out", "epci"))  # kinds `_admissible` judges by the words around
 _EPCI_WORDS = frozenset(("ca", "cc", "cu", "cda", "cdc", "communaute", "agglomeration", "metropole", "agglo", "pays",

@@ -103,6 +103,8 @@ def test_old_name_of_a_merged_commune_gives_todays_commune():
     ("Dans la Creuse et les Landes, le chômage baisse.", ["23", "40"], []),
     ("Le PLIE, avenue de Limoges à Poitiers.", ["86"], ["86194"]),    # a street is not a place
     ("M. Pons, maire de Saintes, et Mme Balzac.", ["17"], ["17415"]),  # people are not places
+    # a quotation's first word is capitalised: no longer name starts there
+    ("« Entre St Laurent-Médoc et Pauillac, pas un bus », dit-elle.", ["33"], ["33314", "33424"]),
 ])
 def test_words_streets_and_people(text, departements, communes):
     assert places(text) == (departements, communes)
