@@ -139,6 +139,7 @@ class Place:
     region: str | None = None
     needs_departement: bool = False  # a town's first word ("Neuville"): stands only with its département named
     accents_needed: bool = False  # "Contré": written "Contre", the word is meant
+    article: bool = False  # its commune's name opens on an article (Le Bois-Plage-en-Ré): "du Bois-Plage" is it
 
     @property
     def weight(self) -> int:
@@ -302,8 +303,9 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         if joined and len(first) >= 4 and fold(first) not in taken:
             c = {**c, "aliases": [*c["aliases"], first], "first_part": first}
             data["communes"][code] = c
+        with_article = _WITH_AN_ARTICLE.match(fold(c["name"])) is not None
         place = Place("commune", code, c["name"], c["dep"], c["pop"], c["ambiguous"], True, region,
-                      accents_needed=c.get("accents_needed", False))
+                      accents_needed=c.get("accents_needed", False), article=with_article)
         add(c["name"], place)
         if _SPACED_NAME.match(c["name"]):
             add(c["name"].replace(" ", "-"), place)  # written with hyphens as the old ones are
@@ -314,9 +316,9 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
             no_article = fold(c["name"]).split(" ", 1)[-1] == fold(alias) and fold(c["name"]).split(" ", 1)[0] in (
                 "le", "la", "les")
             add(alias, Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short or no_article, True,
-                             region))
+                             region, article=with_article))
         for part in c.get("parts", ()):  # "Montalivet" for Vendays-Montalivet: a town's context needed
-            add(part, Place("commune", code, part, c["dep"], c["pop"], True, True, region))
+            add(part, Place("commune", code, part, c["dep"], c["pop"], True, True, region, article=with_article))
         # "au Dorat", "des Cars": the article of Le Dorat, Les Cars contracted with the preposition
         # before it (Dorat, Cars are other communes: "à Dorat", "de Cars").
         article, _, bare = c["name"].partition(" ")
@@ -336,7 +338,8 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         if len(towns) == 1 and not any(p.code == code for key in name_variants(word) for p in names.get(key, ())):
             add(word, Place("commune", code, word, c["dep"], c["pop"], True, True, region, needs_departement=True))
     for name, code, dep, population, short_names, ambiguous in data["outside_communes"]:
-        place = Place("commune_out", code, name, dep, population, ambiguous, False, dep_region.get(dep))
+        place = Place("commune_out", code, name, dep, population, ambiguous, False, dep_region.get(dep),
+                      article=_WITH_AN_ARTICLE.match(fold(name)) is not None)
         for spelling in (name, *short_names):
             add(spelling, place)
     for code, e in data["epci"].items():
@@ -610,8 +613,8 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 continue  # "la biscuiterie Lezay", "le quartier du Pin": named after a village (a town's is in it)
             if place.population < CITY_POPULATION and _river_before(before):
                 continue  # "les rives du Brion": a river named like a village
-            if (place.population < CITY_POPULATION and not place.ambiguous and before.endswith(_ARTICLE_ENDS)
-                    and _ARTICLE_BEFORE.search(before) and not _WITH_AN_ARTICLE.match(fold(place.name))):
+            if (place.population < CITY_POPULATION and not place.ambiguous and not place.article
+                    and before.endswith(_ARTICLE_ENDS) and _ARTICLE_BEFORE.search(before)):
                 # "les quartiers du Peyrouat et de la Moustey": a village's name without an article, written
                 # after one, is another name (a district, a river, a place); "La Moustey" is `_not_a_town`'s.
                 continue
@@ -767,7 +770,7 @@ _STREET_NAMED_AFTER = re.compile(
 _LOWER_ARTICLE = re.compile(r"(?:la|le|les)\s|l['’]")
 # An article (or one contracted with « à », « de ») just before a name, in the folded text.
 _ARTICLE_ENDS = (" la ", " le ", " les ", " du ", " des ", " au ", " aux ", " l'")
-_WITH_AN_ARTICLE = re.compile(r"(?:la|le|les)\s|l'|ile\b")  # a name written after an article: "l'île d'Aix"
+_WITH_AN_ARTICLE = re.compile(r"(?:la|le|les)\s|l'|ile\b")  # a name written after an article (« l'île d'Aix »)
 _ARTICLE_BEFORE = re.compile(r"(?<![^\W\d_])(?:la|le|les|du|des|au|aux) $|(?<![^\W\d_])l'$")
 
 

@@ -216,6 +216,8 @@ def test_firms_areas_and_people_named_after_places(text, departements, communes)
     ("Les quartiers prioritaires de l'agglomération sont le Bourdieu et la Moustey.", [], []),
     ("Le chantier d'insertion nettoie les berges du Gabas, puis celles du Moustey.", [], []),
     ("Un chantier d'insertion à Moustey, dans les Landes.", ["40"], ["40200"]),   # the village itself
+    # the short name of Le Bois-Plage-en-Ré, with its own article
+    ("La salle polyvalente du Bois-Plage accueille le forum des saisonniers.", ["17"], ["17051"]),
     ("Le forum réunit des employeurs de Fouras, l'île d'Aix et Rochefort.", ["17"],
      ["17004", "17168", "17299"]),  # an island is named with its article
 ])
