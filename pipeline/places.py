@@ -613,10 +613,11 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 continue  # "la biscuiterie Lezay", "le quartier du Pin": named after a village (a town's is in it)
             if place.population < CITY_POPULATION and _river_before(before):
                 continue  # "les rives du Brion": a river named like a village
-            if (place.population < CITY_POPULATION and not place.ambiguous and not place.article
+            if (place.population < CITY_POPULATION and not place.article
                     and before.endswith(_ARTICLE_ENDS) and _ARTICLE_BEFORE.search(before)):
-                # "les quartiers du Peyrouat et de la Moustey": a village's name without an article, written
-                # after one, is another name (a district, a river, a place); "La Moustey" is `_not_a_town`'s.
+                # "les quartiers du Peyrouat et de la Moustey", "des Cours": a village's name without an
+                # article, written after one, is another name (a district, a river, a place; a common word's
+                # too, whatever context the article gives); "La Moustey" is `_not_a_town`'s.
                 continue
             if place.population < CITY_POPULATION and not place.ambiguous:
                 if surface[:1] in "lL" and _LOWER_ARTICLE.match(surface) and place.name[:1].isupper() \

@@ -215,6 +215,7 @@ def test_firms_areas_and_people_named_after_places(text, departements, communes)
     # A village's name written after an article is another name: a district, a stream, a place.
     ("Les quartiers prioritaires de l'agglomération sont le Bourdieu et la Moustey.", [], []),
     ("Le chantier d'insertion nettoie les berges du Gabas, puis celles du Moustey.", [], []),
+    ("Les habitants des quartiers de Bel-Air, des Cours et des Sables sont invités.", [], []),  # also a word
     ("Un chantier d'insertion à Moustey, dans les Landes.", ["40"], ["40200"]),   # the village itself
     # the short name of Le Bois-Plage-en-Ré, with its own article
     ("La salle polyvalente du Bois-Plage accueille le forum des saisonniers.", ["17"], ["17051"]),
