@@ -396,8 +396,8 @@ _PLACE_CONTEXT = re.compile(
 _STRONG_PLACE_CONTEXT = re.compile(
     r"(?:\b(?:a|en|sur|dans|vers|pres de|commune de|ville de|village de|mairie de|au|aux|\d{5})\s+"
     r"|\bjusqu'a)$")
-_RIVER = re.compile(r"\b(?:bords?|rives?|berges?|vallee|cours|long|amont|aval|confluent|boucles?|meandres?|sur"
-                    r"|traverse[rz]?|franchi[rt]?)"
+_RIVER = re.compile(r"\b(?:bords?|bordures?|rives?|berges?|vallee|cours|long|amont|aval|confluent|boucles?|meandres?"
+                    r"|sur|traverse[rz]?|franchi[rt]?)"
                     r"\s+(?:(?:de\s+)?(?:la|le|les|l')|du|des)\s*$")  # "les bords de la Vienne", "les rives du Brion"
 _ARTICLE = re.compile(r"(?:\b(?:la|les|le|des|du|en)\s+|\bl')$")
 _TOWN_PREPOSITION = re.compile(r"\b(?:a|commune de|mairie de|maire de|village de|bourg de)\s+$")
