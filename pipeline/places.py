@@ -485,7 +485,9 @@ def _glued(start: int, end: int, places: tuple[Place, ...], words: str, gazettee
         return [(start, end, places)]
     second = gazetteer.names.get(f" {rest} ")
     if second and "-" not in rest and any(p.kind == "commune" for p in second):
-        return [(start, end, places), (end + 1, rest_end - 1, tuple(p for p in second if p.kind == "commune"))]
+        # Glued to a town, a name that is also a word needs no other context ("Sarlat-Carsac").
+        second = tuple(replace(p, ambiguous=False) if p.ambiguous else p for p in second if p.kind == "commune")
+        return [(start, end, places), (end + 1, rest_end - 1, second)]
     return []
 
 

@@ -192,6 +192,7 @@ def test_part_names_come_from_the_gazetteer_build():
 
 @pytest.mark.parametrize("text, communes", [
     ("La mission locale Mourenx-Oloron accompagne 300 jeunes.", ["64410", "64422"]),  # two communes glued
+    ("La ressourcerie s'agrandit dans la zone de Sarlat-Carsac.", ["24082", "24520"]),  # the second a word too
     ("Forum des saisonniers à Fouras-les-Bains.", ["17168"]),                         # a resort's suffix
     ("Le PLIE Pau-Pyrénées recrute un conseiller.", ["64445"]),
     ("Une entreprise de Saint-Martin-d'Hères.", []),           # glued to what is no place: nothing
