@@ -156,5 +156,5 @@ def test_an_insertion_workshop_is_iae():
     from tests.conftest import ROOT
 
     matcher = compile_taxonomy(load_taxonomy(ROOT / "config" / "taxonomy.yaml"))
-    workshop = matcher.tag("Un atelier d'insertion ouvre à Tartas", "Huit salariés y réparent des vélos.")
+    workshop = matcher.tag("Un atelier d'insertion ouvre à Mugron", "Huit salariés y réparent des vélos.")
     assert workshop.dispositifs == ["iae"]  # « atelier d'insertion », the short name of an ACI
