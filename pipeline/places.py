@@ -121,6 +121,8 @@ def _then_hyphen(match: re.Match) -> str:
 
 def _then_space(match: re.Match) -> str:
     return match[0][:-1] + " "
+
+
 _SAINT_SHORT = [(re.compile(rf"\b{long}(?=[- ])"), short) for long, short in (("saint", "st"), ("sainte", "ste"))]
 
 
@@ -615,8 +617,7 @@ def _admissible(mention: Mention, text: str, first_names: frozenset[str], in_enu
                 continue  # "la biscuiterie Lezay", "le quartier du Pin": named after a village (a town's is in it)
             if place.population < CITY_POPULATION and _river_before(before):
                 continue  # "les rives du Brion": a river named like a village
-            if (place.population < CITY_POPULATION and not place.article
-                    and before.endswith(_ARTICLE_ENDS) and _ARTICLE_BEFORE.search(before)):
+            if place.population < CITY_POPULATION and not place.article and before.endswith(_ARTICLE_ENDS):
                 # "les quartiers du Peyrouat et de la Moustey", "des Cours": a village's name without an
                 # article, written after one, is another name (a district, a river, a place; a common word's
                 # too, whatever context the article gives); "La Moustey" is `_not_a_town`'s.
@@ -774,7 +775,6 @@ _LOWER_ARTICLE = re.compile(r"(?:la|le|les)\s|l['’]")
 # An article (or one contracted with « à », « de ») just before a name, in the folded text.
 _ARTICLE_ENDS = (" la ", " le ", " les ", " du ", " des ", " au ", " aux ", " l'")
 _WITH_AN_ARTICLE = re.compile(r"(?:la|le|les)\s|l'|ile\b")  # a name written after an article (« l'île d'Aix »)
-_ARTICLE_BEFORE = re.compile(r"(?<![^\W\d_])(?:la|le|les|du|des|au|aux) $|(?<![^\W\d_])l'$")
 
 
 def _inside_a_name_of(text: str, start: int) -> bool:
