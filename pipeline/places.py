@@ -874,11 +874,18 @@ def _prefer_named_in_full(mentions: list[Mention], gazetteer: Gazetteer) -> None
         return
     for mention in mentions:
         place = mention.chosen
-        if place is None or place.kind != "commune" or place.name == gazetteer.communes[place.code]["name"]:
+        if place is None or place.kind != "commune":
+            continue
+        short = fold(place.name) + "-"
+        if place.name == gazetteer.communes[place.code]["name"]:
+            # A village named like the first part of a town of another département the text names in
+            # full: that town's short name (« Ars-en-Ré… à Ars, le camping », not Ars in Charente).
+            named = [q for name, q in full.items() if name.startswith(short) and q.dep != place.dep]
+            if len(named) == 1 and place.population < CITY_POPULATION:
+                mention.chosen = named[0]
             continue
         if any(q.code == place.code for q in full.values()):
             continue  # its own town is named in full too
-        short = fold(place.name) + "-"
         named = [q for name, q in full.items() if name.startswith(short)]
         if named:
             mention.chosen = named[0] if len(named) == 1 else None

@@ -42,6 +42,9 @@ def places(text):
     ("Les agglomérations de Plaine Commune et d'Est Ensemble.", [], []),  # a longer name, not Plaine-et-Vallées
     ("Les stagiaires aménagent les rives du Brion, près de Bazas.", ["33"], ["33036"]),  # a river
     ("L'agence de Saintes s'installe en bordure de la Charente.", ["17"], ["17415"]),  # the river, not the 16
+    # a village named like the first part of a town of another département named in full: that town
+    ("Ars-en-Ré manque de logements pour ses saisonniers : à Ars, le camping municipal affiche complet.",
+     ["17"], ["17019"]),
     ("Un chantier à Brion, dans la Vienne.", ["86"], ["86038"]),
     ("Après les épisodes De Fursac, une usine à La Souterraine.", ["23"], ["23176"]),  # a brand's name
     ("Dans la Vienne, des navettes vers Thuré, Colombiers et Cenon.", ["86"], ["86046", "86081", "86272"]),
