@@ -784,12 +784,14 @@ def _inside_a_name_of(text: str, start: int) -> bool:
     if not window.rstrip().endswith(_NAME_BEFORE_OF_ENDS):
         return False  # (see `_river_before`)
     found = _NAME_BEFORE_OF.search(window)
-    return found is not None and found.start() > 0  # a text's first word is a sentence's
+    # A text's first word is a sentence's; « la Ville de Brive », « le Maire de Bort » name the town itself.
+    return found is not None and found.start() > 0 and fold(found[0].split()[0]) not in _THE_TOWN_ITSELF
 
 
 _NAME_BEFORE_OF = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])\b[A-ZÀ-Ý][a-zà-ÿ]+[ \u00a0]+"
                              r"(?:(?:du|des|de[ \u00a0]+la|de)[ \u00a0]+|de[ \u00a0]+l['’]|d['’])$")
 _NAME_BEFORE_OF_ENDS = ("du", "des", "de", "la", "d'", "d’", "l'", "l’")
+_THE_TOWN_ITSELF = frozenset(("ville", "commune", "mairie", "maire"))
 # "Hélène de Nexon": a first name and a particle before the name make a person.
 _PARTICLE_OF_A_NAME = re.compile(r"\b([A-ZÀ-Ý][a-zà-ÿ]+)\s+(?:de\s|d['’])$")
 

@@ -107,6 +107,7 @@ def test_old_name_of_a_merged_commune_gives_todays_commune():
     ("Dans la Creuse et les Landes, le chômage baisse.", ["23", "40"], []),
     ("Le PLIE, avenue de Limoges à Poitiers.", ["86"], ["86194"]),    # a street is not a place
     ("M. Pons, maire de Saintes, et Mme Balzac.", ["17"], ["17415"]),  # people are not places
+    ("La convention est signée par l'Agglo, la Ville de Brive et trois entreprises.", ["19"], ["19031"]),
     # a quotation's first word is capitalised: no longer name starts there
     ("« Depuis St Laurent-Médoc, il faut une heure jusqu'à Pauillac », dit-elle.", ["33"], ["33314", "33424"]),
 ])
