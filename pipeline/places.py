@@ -866,7 +866,8 @@ def tag_places(text: str, gazetteer: Gazetteer | None = None, words: str | None 
 
 def _prefer_named_in_full(mentions: list[Mention], gazetteer: Gazetteer) -> None:
     """A short name ("Saint-Jean", of Saint-Jean-de-Luz) in a text that names in full another town it
-    starts ("Saint-Jean-Pied-de-Port") is that town; of several so named, one of them (none is added)."""
+    starts ("Saint-Jean-Pied-de-Port") is that town; of several so named, one of them (none is added).
+    So is a village's own name when it starts the name of one town of another département named in full."""
     full = {}  # folded official name -> the place, of the communes the text names in full
     for mention in mentions:
         place = mention.chosen
