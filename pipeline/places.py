@@ -141,7 +141,7 @@ class Place:
     region: str | None = None
     needs_departement: bool = False  # a town's first word ("Neuville"): stands only with its département named
     accents_needed: bool = False  # "Contré": written "Contre", the word is meant
-    article: bool = False  # its commune's name opens on an article (Le Bois-Plage-en-Ré): "du Bois-Plage" is it
+    article: bool = False  # its commune is named after an article (Le Bois-Plage-en-Ré, Île-d'Aix): "du Bois-Plage"
 
     @property
     def weight(self) -> int:
