@@ -175,11 +175,17 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
 
     gazetteer = config_gazetteer(config)
     if jsonl_in:
+        import gc
+
         import orjson  # a few times faster than json.dumps: a stream's output costs a fraction of its tagging
 
         from pipeline.learning import archive_or_starter_model
 
         model = archive_or_starter_model(db_path or config.db_path)
+        # The gazetteer, taxonomy and model live until exit: frozen out of the collector, its full
+        # collections (during a long stream, and the last one at exit, a tenth of a second) skip them.
+        # Safe here: the output is flushed and closed by click, not by a finaliser.
+        gc.freeze()
         for result in tag_documents(config.taxonomy, jsonl_documents(jsonl_in), gazetteer, model):
             jsonl_out.write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE).decode())  # UTF-8 as is
         return
