@@ -158,3 +158,17 @@ def test_an_insertion_workshop_is_iae():
     matcher = compile_taxonomy(load_taxonomy(ROOT / "config" / "taxonomy.yaml"))
     workshop = matcher.tag("Un atelier d'insertion ouvre à Mugron", "Huit salariés y réparent des vélos.")
     assert workshop.dispositifs == ["iae"]  # « atelier d'insertion », the short name of an ACI
+
+
+def test_the_press_names_of_iae_are_iae():
+    from config.loading import load_taxonomy
+    from tests.conftest import ROOT
+
+    matcher = compile_taxonomy(load_taxonomy(ROOT / "config" / "taxonomy.yaml"))
+    by_work = matcher.tag("La recyclerie de Melle fête ses dix ans",
+                          "L'association fait de l'insertion par le travail depuis 2016.")
+    assert by_work.dispositifs == ["iae"]
+    contract = matcher.tag("Nouveaux locaux pour l'association", "Douze personnes y sont en CDD d'insertion.")
+    assert contract.dispositifs == ["iae"]
+    plain = matcher.tag("Insertion professionnelle des jeunes", "Un forum de l'emploi et du travail à Niort.")
+    assert plain.dispositifs == []
