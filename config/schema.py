@@ -143,7 +143,7 @@ class TaxonomyEntry(_Strict):
                 raise ValueError(f"mot-clé mal écrit « {keyword} » : [lettres facultatives], * seulement à la fin")
         return keywords
 
-    @field_validator("patterns", "exclude")
+    @field_validator("patterns")
     @classmethod
     def _check_patterns(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:

@@ -146,6 +146,15 @@ def test_taxonomy_invalid_pattern_gives_line(taxonomy_file):
     assert "motif invalide" in problems[0][2]
 
 
+def test_taxonomy_exclude_is_keywords_not_a_pattern(taxonomy_file):
+    # « exclude » takes the keywords' notation: a bracket there is a letter, not an unclosed group.
+    text = taxonomy_file.read_text(encoding="utf-8").replace(
+        '    label: "GEIQ"\n', '    label: "GEIQ"\n    exclude: ["GEIQ (projet"]\n')
+    taxonomy_file.write_text(text, encoding="utf-8")
+    taxonomy = load_taxonomy(taxonomy_file)
+    assert taxonomy.dispositifs["geiq"].exclude == ["GEIQ (projet"]
+
+
 def test_taxonomy_empty_label(taxonomy_file):
     text = taxonomy_file.read_text(encoding="utf-8").replace('label: "GEIQ"', 'label: ""')
     taxonomy_file.write_text(text, encoding="utf-8")
