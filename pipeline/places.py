@@ -298,6 +298,7 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
 
     dep_region = {code: d["region"] for code, d in data["departements"].items()}
     taken = {fold(name) for c in data["communes"].values() for name in (c["name"], *c["aliases"])}
+    short_names: dict[str, list[Place]] = {}  # "Condat" -> the towns so called (Condat-sur-Vienne)
     for code, c in data["communes"].items():
         # A commune merged as "Sigoulès-et-Flaugeac", "Port-Sainte-Foy-et-Ponchapt" is still called by its
         # first part, when no other commune has that name.
@@ -317,8 +318,11 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
             short = " " not in alias and "-" not in alias and (len(alias) < 6 or alias == c.get("first_part"))
             no_article = fold(c["name"]).split(" ", 1)[-1] == fold(alias) and fold(c["name"]).split(" ", 1)[0] in (
                 "le", "la", "les")
-            add(alias, Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short or no_article, True,
-                             region, article=with_article))
+            alias_place = Place("commune", code, alias, c["dep"], c["pop"], c["ambiguous"] or short or no_article, True,
+                                region, article=with_article)
+            add(alias, alias_place)
+            if c["name"].startswith(f"{alias}-"):
+                short_names.setdefault(alias, []).append(alias_place)
         for part in c.get("parts", ()):  # "Montalivet" for Vendays-Montalivet: a town's context needed
             add(part, Place("commune", code, part, c["dep"], c["pop"], True, True, region, article=with_article))
         # "au Dorat", "des Cars": the article of Le Dorat, Les Cars contracted with the preposition
@@ -327,6 +331,30 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
         if article in ("Le", "Les") and bare[:1].isupper():
             for contracted in (("au", "du") if article == "Le" else ("aux", "des")):
                 add(f"{contracted} {bare}", place)
+    # A town's short name is also how the people of another département call their own commune of that
+    # first part: « Condat » is Condat-sur-Vienne near Limoges, Condat-sur-Vézère in a text about the
+    # Dordogne. Those communes stand only with their département in the text (see `tag_places`); not
+    # where a département has many (« Saint-Martin-… »: the short name says none of them).
+    by_first_part: dict[str, list[str]] = {}
+    for code, c in data["communes"].items():
+        hyphen = c["name"].find("-")
+        while hyphen != -1:
+            by_first_part.setdefault(c["name"][:hyphen], []).append(code)
+            hyphen = c["name"].find("-", hyphen + 1)
+    for short, towns in short_names.items():
+        town_deps = {town.dep for town in towns}
+        others: dict[str, list[str]] = {}
+        for code in by_first_part[short]:
+            if data["communes"][code]["dep"] not in town_deps:
+                others.setdefault(data["communes"][code]["dep"], []).append(code)
+        buckets = [names[key] for key in name_variants(short)]  # the towns' keys: there already
+        for communes in others.values():
+            for code in communes if len(communes) <= 2 else ():
+                c = data["communes"][code]
+                place = Place("commune", code, short, c["dep"], c["pop"], towns[0].ambiguous, True, region,
+                              needs_departement=True, article=_WITH_AN_ARTICLE.match(fold(c["name"])) is not None)
+                for bucket in buckets:
+                    bucket.append(place)
     # A town of the région called by the first word of its name, when the gazetteer has no such short
     # name for it (the word is another place's name too, or a word): "à Neuville" in a text about the
     # Vienne is Neuville-de-Poitou; elsewhere, not (see `tag_places`). One town a word and département.

@@ -277,6 +277,11 @@ def test_places_named_as_a_comparison(text, departements, communes):
     ("Un forum de l'emploi à Neuville, au nord de Poitiers.", ["86"], ["86177", "86194"]),
     ("Un forum de l'emploi à Neuville, dans la Vienne.", ["86"], ["86177"]),
     ("Un forum de l'emploi à Valence, dans la Drôme.", [], []),
+    # A town's short name (« Condat », Condat-sur-Vienne) is, in a text about another département, that
+    # département's commune of the same first part (Condat-sur-Vézère, Dordogne).
+    ("La conserverie de Condat embauche vingt saisonniers.", ["87"], ["87048"]),
+    ("En Dordogne, la conserverie de Condat embauche vingt saisonniers.", ["24"], ["24130"]),
+    ("Près de Limoges, la conserverie de Condat embauche ; la Dordogne aussi.", ["24", "87"], ["87048", "87085"]),
     # A département named like one of its villages: « de Corrèze » is the département, the village
     # needs a town's context.
     ("Les artisans de Corrèze recrutent.", ["19"], []),
