@@ -177,6 +177,12 @@ def _shared_automaton(gazetteer: Gazetteer, matcher: TopicMatcher, linear: Linea
     return cached[3]
 
 
+def prepare(taxonomy: Taxonomy, gazetteer: Gazetteer, model: TagModel | None) -> None:
+    """Build now what the first document would: the taxonomy's matcher and the shared automaton (a
+    long-lived process makes them with the rest of what it loads, see `veille tag --jsonl`)."""
+    _shared_automaton(gazetteer, topic_matcher(taxonomy), model.linear if model is not None else None)
+
+
 def tag_document(taxonomy: Taxonomy, doc_id: str, title: str, text: str,
                  gazetteer: Gazetteer | None = None, model: TagModel | None | str = STARTER) -> dict:
     """The tags of one document, in the format of `veille tag --jsonl` (README, « Tag output »)."""

@@ -14,8 +14,8 @@ import click
 from config.errors import VeilleError
 from veille.locks import job_lock
 from veille.cli_support import (VeilleGroup, check_separate, config_gazetteer, config_option, db_option,
-                                jsonl_documents, open_archive, open_sqlite, subscribers_db_option, curator_name,
-                                with_config)
+                                jsonl_documents, made_to_last, open_archive, open_sqlite, subscribers_db_option,
+                                curator_name, with_config)
 
 ITEM_ID = click.IntRange(1, 2**63 - 1)  # SQLite's integers: a larger id is a typing mistake, not a crash
 
@@ -167,25 +167,22 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
 
     Example: veille tag --jsonl docs.jsonl --out tags.jsonl
     """
-    from pipeline.tagging import tag_documents
-
     if explain_id is not None:
         _explain(config, db_path, explain_id)
         return
 
-    gazetteer = config_gazetteer(config)
-    if jsonl_in:
-        import gc
+    with made_to_last():
+        from pipeline.tagging import prepare, tag_documents
 
+        gazetteer = config_gazetteer(config)
+    if jsonl_in:
         import orjson  # a few times faster than json.dumps: a stream's output costs a fraction of its tagging
 
         from pipeline.learning import archive_or_starter_model
 
-        model = archive_or_starter_model(db_path or config.db_path)
-        # The gazetteer, taxonomy and model live until exit: frozen out of the collector, its full
-        # collections (during a long stream, and the last one at exit, a tenth of a second) skip them.
-        # Safe here: the output is flushed and closed by click, not by a finaliser.
-        gc.freeze()
+        with made_to_last():
+            model = archive_or_starter_model(db_path or config.db_path)
+            prepare(config.taxonomy, gazetteer, model)
         for result in tag_documents(config.taxonomy, jsonl_documents(jsonl_in), gazetteer, model):
             jsonl_out.write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE).decode())  # UTF-8 as is
         return

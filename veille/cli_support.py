@@ -7,7 +7,9 @@ import it, without importing each other.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
 import json
 import functools
 import importlib
@@ -84,11 +86,26 @@ def with_config(f):
     @config_option
     @functools.wraps(f)
     def wrapper(config_dir, **kwargs):
-        from config.loading import load_config
+        with made_to_last():
+            from config.loading import load_config
 
-        return f(config=load_config(config_dir), **kwargs)
+            config = load_config(config_dir)
+        return f(config=config, **kwargs)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def made_to_last():
+    """For what is made inside to last until exit (modules, the configuration, the gazetteer, models):
+    the garbage collector paused meanwhile (its passes would walk a growing heap and free none of it),
+    then these objects frozen out of its later passes, the one at exit included."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def open_sqlite(opener, path):
