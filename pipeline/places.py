@@ -92,6 +92,16 @@ def name_variants(name: str) -> set[str]:
     """Keys of a name: hyphens or spaces (or hyphens throughout), Saint/St/Ste, œ or oe; between spaces
     (see `match_text`)."""
     base = fold(name)
+    if "saint" not in base and "œ" not in base and "æ" not in base and " " not in base:
+        # Most names, one word or hyphenated: their key and the same with spaces, made from the key
+        # (start-up makes the keys of 9,000 names; the same keys as the general way below).
+        if not base.strip():
+            return set()
+        key = word_key(base, folded=True)
+        if "-" not in key:
+            return {key}
+        spaced = " ".join(key.replace("-", " ").split())
+        return {key, f" {spaced} "} if spaced else {key}
     variants = {base, base.replace("-", " ")}
     if "-" in base and " " in base:  # "Provence-Alpes-Côte-d'Azur", "La-Teste-de-Buch": hyphens throughout
         variants.add(base.replace(" ", "-"))
@@ -129,7 +139,10 @@ _SAINT_SHORT = [(re.compile(rf"\b{long}(?=[- ])"), short) for long, short in (("
 # ----------------------------------------------------------------- entities
 
 
-@dataclass(frozen=True, slots=True)
+# Never changed once made (shared by every document; `replace` makes another), yet not frozen: a frozen
+# dataclass sets each field through object.__setattr__, and start-up makes 10,000 places (a twentieth of
+# `veille tag --jsonl`'s start-up). Hashed by value, as a frozen one.
+@dataclass(slots=True, unsafe_hash=True)
 class Place:
     kind: str          # commune | commune_out | departement | region | epci | abroad
     code: str          # INSEE commune or département code, région code, EPCI SIREN
