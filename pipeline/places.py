@@ -32,7 +32,6 @@ glues: "Vienne" is not found in "Haute-Vienne"); matches are then disambiguated:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
@@ -40,6 +39,7 @@ from operator import itemgetter
 from pathlib import Path
 
 import ahocorasick
+import orjson
 
 from config.errors import VeilleError
 from pipeline.folding import fold, frequent_first, match_text, word_key
@@ -296,7 +296,7 @@ def _search_key(name: str) -> str:
 def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
     """The gazetteer at `path` (settings' `paths.gazetteer`; by default the one this project ships)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = orjson.loads(Path(path).read_bytes())  # twice as quick as json, 0.8 MB read at every start-up
     except FileNotFoundError:
         raise VeilleError(f"répertoire géographique introuvable : {path} (paths.gazetteer dans settings.yaml, "
                           "« make gazetteer » pour le produire)") from None
