@@ -27,6 +27,7 @@ import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import ahocorasick
 
@@ -177,14 +178,13 @@ PATTERN_REACH = 40
 
 @dataclass
 class TopicMatcher:
-    # Each key's value: (its length - 1, the word's length, Scoring of its cues, None or for a key
-    # that is an exclusion or an anchor: (the tag numbers it is an exclusion of, the numbers of the
-    # patterns it is an anchor of)).
-    automaton: ahocorasick.Automaton
     patterns: list[tuple[Scoring, re.Pattern, tuple[str, ...] | None]]
     tags: list[tuple[str, str]]         # (facet, value) of each tag number, in the taxonomy's order
     min_scores: list[float]             # by tag number
-    keys: dict[str, tuple]  # the automaton's keys and values (for an automaton shared with places)
+    # The keywords' automaton keys, each valued (its length - 1, the word's length, Scoring of its
+    # cues, None or for a key that is an exclusion or an anchor: (the tag numbers it is an exclusion
+    # of, the numbers of the patterns it is an anchor of)).
+    keys: dict[str, tuple]
     natures: list[tuple[int, str]] = field(init=False)    # (tag number, kind) in NATURE_PRIORITY order
     themes: frozenset[int] = field(init=False)            # tag numbers of themes
 
@@ -192,6 +192,16 @@ class TopicMatcher:
         number = {tag: i for i, tag in enumerate(self.tags)}
         self.natures = [(number[("nature", n)], n) for n in NATURE_PRIORITY]
         self.themes = frozenset(i for i, (facet, _) in enumerate(self.tags) if facet == "themes")
+
+    @cached_property
+    def automaton(self) -> ahocorasick.Automaton:
+        """The keys alone, built on first use: the whole tagger scans a text with one automaton of
+        these keys and the gazetteer's names (pipeline/tagging.py)."""
+        automaton = ahocorasick.Automaton()
+        for key, value in self.keys.items():
+            automaton.add_word(key, value)
+        automaton.make_automaton()
+        return automaton
 
     def tag(self, title: str, text: str, words: str | None = None, matches=None) -> TopicTags:
         """Tag a document; `words` is match_text(title + "\\n\\n" + text) when already computed,
@@ -358,11 +368,7 @@ def compile_taxonomy(taxonomy: Taxonomy) -> TopicMatcher:
         hits = tuple(scoring(cue) for cue in cues if not cue.exclude)
         excludes = tuple(number[tag] for tag in sorted({cue.tag for cue in cues if cue.exclude}))
         keys[key] = (len(key) - 1, word_length, hits, (excludes, ()) if excludes else None)
-    automaton = ahocorasick.Automaton()
-    for key, value in keys.items():
-        automaton.add_word(key, value)
-    automaton.make_automaton()
-    return TopicMatcher(automaton, [(scoring(cue), regex, anchors) for cue, regex, anchors in patterns], tags,
+    return TopicMatcher([(scoring(cue), regex, anchors) for cue, regex, anchors in patterns], tags,
                         [min_scores[tag] for tag in tags], keys)
 
 
