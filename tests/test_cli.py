@@ -126,20 +126,18 @@ def test_tag_jsonl_needs_no_database(config_dir, tmp_path):
     assert not (config_dir.parent / "data").exists()
 
 
-def test_what_is_made_to_last_is_frozen_out_of_the_collector():
+def test_the_collector_is_paused_while_the_lasting_state_is_made():
     import gc
 
-    from veille.cli_support import made_to_last
+    from veille.cli_support import collector_paused
 
     assert gc.isenabled()
-    frozen = gc.get_freeze_count()
-    try:
-        with made_to_last():
-            assert not gc.isenabled()  # no pass while the long-lived state is made
-            state = [{"commune": str(i)} for i in range(1000)]
-        assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(state)
-    finally:
-        gc.unfreeze()  # the test process's heap back under the collector
+    with collector_paused():
+        assert not gc.isenabled()  # no pass while the long-lived state is made
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError("a broken configuration")
+    assert gc.isenabled()  # back on whatever happened
 
 
 def test_sources_shows_health(config_dir, archive, mockserver):

@@ -14,7 +14,7 @@ import click
 from config.errors import VeilleError
 from veille.locks import job_lock
 from veille.cli_support import (VeilleGroup, check_separate, config_gazetteer, config_option, db_option,
-                                jsonl_documents, made_to_last, open_archive, open_sqlite, subscribers_db_option,
+                                jsonl_documents, collector_paused, open_archive, open_sqlite, subscribers_db_option,
                                 curator_name, with_config)
 
 ITEM_ID = click.IntRange(1, 2**63 - 1)  # SQLite's integers: a larger id is a typing mistake, not a crash
@@ -171,18 +171,24 @@ def tag(config, db_path, everything, jsonl_in, jsonl_out, explain_id):
         _explain(config, db_path, explain_id)
         return
 
-    with made_to_last():
+    with collector_paused():
         from pipeline.tagging import prepare, tag_documents
 
         gazetteer = config_gazetteer(config)
     if jsonl_in:
+        import gc
+
         import orjson  # a few times faster than json.dumps: a stream's output costs a fraction of its tagging
 
         from pipeline.learning import archive_or_starter_model
 
-        with made_to_last():
+        with collector_paused():
             model = archive_or_starter_model(db_path or config.db_path)
             prepare(config.taxonomy, gazetteer, model)
+        # What is loaded lives until exit: frozen out of the collector, whose full passes (during a long
+        # stream, and the last one at exit) then skip it. Safe here: the output is flushed and closed by
+        # click, not by a finaliser.
+        gc.freeze()
         for result in tag_documents(config.taxonomy, jsonl_documents(jsonl_in), gazetteer, model):
             jsonl_out.write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE).decode())  # UTF-8 as is
         return

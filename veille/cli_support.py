@@ -86,7 +86,7 @@ def with_config(f):
     @config_option
     @functools.wraps(f)
     def wrapper(config_dir, **kwargs):
-        with made_to_last():
+        with collector_paused():
             from config.loading import load_config
 
             config = load_config(config_dir)
@@ -96,15 +96,13 @@ def with_config(f):
 
 
 @contextlib.contextmanager
-def made_to_last():
-    """For what is made inside to last until exit (modules, the configuration, the gazetteer, models):
-    the garbage collector paused meanwhile (its passes would walk a growing heap and free none of it),
-    then these objects frozen out of its later passes, the one at exit included."""
+def collector_paused():
+    """The garbage collector paused while what lasts until exit is made (modules, the configuration,
+    the gazetteer, models): its passes would walk a growing heap and free none of it."""
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
         gc.enable()
 
 
