@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from pipeline.places import load_gazetteer, match_text, name_variants, tag_places
@@ -292,3 +293,52 @@ def test_places_named_as_a_comparison(text, departements, communes):
 ])
 def test_first_words_namesakes_of_a_departement_and_vals(text, departements, communes):
     assert places(text) == (departements, communes)
+
+
+def test_the_built_gazetteer_is_kept_and_read_back_the_same(tmp_path, monkeypatch):
+    from pipeline.places import GAZETTEER, _build_gazetteer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "gazetteer.json"
+    source.write_bytes(GAZETTEER.read_bytes())
+    built = load_gazetteer.__wrapped__(source)  # no cache yet: built, then kept
+    kept = list((tmp_path / "cache" / "veille").glob("gazetteer-*.json"))
+    assert len(kept) == 1
+    read = load_gazetteer.__wrapped__(source)
+    assert read.names == built.names and read.communes == built.communes and read.epci == built.epci
+    assert read.departements == built.departements and read.first_names == built.first_names
+    assert read.names == _build_gazetteer(orjson.loads(source.read_bytes())).names
+    # A place under several keys is one object, as built (the places' tuples are shared).
+    bordeaux = [p for key in (" bordeaux ", " bordeaux-") for p in read.names[key] if p.code == "33063"]
+    assert len(bordeaux) == 2 and bordeaux[0] is bordeaux[1]
+    assert tag_places("Un forum de l'emploi à Bordeaux.", read).communes == ["33063"]
+
+
+def test_a_changed_gazetteer_is_built_anew_and_a_broken_cache_ignored(tmp_path, monkeypatch):
+    from pipeline.places import GAZETTEER
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "gazetteer.json"
+    data = orjson.loads(GAZETTEER.read_bytes())
+    source.write_bytes(orjson.dumps(data))
+    load_gazetteer.__wrapped__(source)
+    [first] = (tmp_path / "cache" / "veille").glob("gazetteer-*.json")
+    data["communes"]["33063"]["aliases"].append("Burdigala")
+    source.write_bytes(orjson.dumps(data))
+    changed = load_gazetteer.__wrapped__(source)
+    assert " burdigala " in changed.names  # not the kept one: another file, the older one removed
+    [second] = (tmp_path / "cache" / "veille").glob("gazetteer-*.json")
+    assert second != first
+    second.write_text('{"places": [["commune"]', encoding="utf-8")  # cut short
+    assert " burdigala " in load_gazetteer.__wrapped__(source).names
+    second.write_text('{"places": [], "names": {" burdigala ": [7]}}', encoding="utf-8")  # not ours
+    assert load_gazetteer.__wrapped__(source).names[" burdigala "][0].code == "33063"
+
+
+def test_no_cache_where_it_cannot_be_written(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", encoding="utf-8")  # the cache's folder would be under a file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    gazetteer = load_gazetteer.__wrapped__()
+    assert tag_places("Un forum de l'emploi à Bordeaux.", gazetteer).communes == ["33063"]
+    assert list(tmp_path.iterdir()) == [blocked]
