@@ -315,6 +315,7 @@ def load_gazetteer(path: Path | str = GAZETTEER) -> Gazetteer:
 # The gazetteer as built, kept between processes: building it (every name's keys, 10,000 places) is a
 # quarter of a second, a third of `veille tag --jsonl`'s start-up; reading it back, a fifth of that.
 _CACHE_FORMAT = 1
+_CACHE_KEPT = 4  # the latest files: two checkouts of other versions on one machine do not evict each other
 
 
 def _cache_file(source: bytes) -> Path | None:
@@ -349,8 +350,8 @@ def _read_cache(cache: Path | None) -> Gazetteer | None:
 
 def _write_cache(cache: Path | None, gazetteer: Gazetteer) -> None:
     """Keep `gazetteer` in `cache` (written whole then renamed: a reader never sees half of it), and
-    remove what older code or data left there. Nothing kept where that fails: the next start builds
-    it again."""
+    remove all but the latest files that other code or data left there. Nothing kept where that
+    fails: the next start builds it again."""
     if cache is None:
         return
     numbers: dict[int, int] = {}  # id of a place -> its number: a place under several keys is kept once
@@ -370,9 +371,9 @@ def _write_cache(cache: Path | None, gazetteer: Gazetteer) -> None:
             written = file.name
             file.write(orjson.dumps(data))
         os.replace(written, cache)
-        for old in cache.parent.glob("gazetteer-*.json"):
-            if old != cache:
-                old.unlink(missing_ok=True)
+        kept = sorted(cache.parent.glob("gazetteer-*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
+        for old in kept[_CACHE_KEPT:]:
+            old.unlink(missing_ok=True)
     except OSError:
         if written is not None:
             Path(written).unlink(missing_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import orjson
 import pytest
 
@@ -315,7 +317,7 @@ def test_the_built_gazetteer_is_kept_and_read_back_the_same(tmp_path, monkeypatc
 
 
 def test_a_changed_gazetteer_is_built_anew_and_a_broken_cache_ignored(tmp_path, monkeypatch):
-    from pipeline.places import GAZETTEER
+    from pipeline.places import GAZETTEER, _cache_file
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     source = tmp_path / "gazetteer.json"
@@ -323,16 +325,23 @@ def test_a_changed_gazetteer_is_built_anew_and_a_broken_cache_ignored(tmp_path, 
     source.write_bytes(orjson.dumps(data))
     load_gazetteer.__wrapped__(source)
     [first] = (tmp_path / "cache" / "veille").glob("gazetteer-*.json")
+    os.utime(first, (1e9, 1e9))  # the oldest, whatever the file system's clock resolution
     data["communes"]["33063"]["aliases"].append("Burdigala")
     source.write_bytes(orjson.dumps(data))
     changed = load_gazetteer.__wrapped__(source)
-    assert " burdigala " in changed.names  # not the kept one: another file, the older one removed
-    [second] = (tmp_path / "cache" / "veille").glob("gazetteer-*.json")
-    assert second != first
-    second.write_text('{"places": [["commune"]', encoding="utf-8")  # cut short
-    assert " burdigala " in load_gazetteer.__wrapped__(source).names
-    second.write_text('{"places": [], "names": {" burdigala ": [7]}}', encoding="utf-8")  # not ours
-    assert load_gazetteer.__wrapped__(source).names[" burdigala "][0].code == "33063"
+    assert " burdigala " in changed.names  # not the kept one: another file beside it
+    assert len(list((tmp_path / "cache" / "veille").glob("gazetteer-*.json"))) == 2
+    for alias in ("Burdigalia", "Bordigala", "Burdegala"):  # three versions more: the oldest goes
+        data["communes"]["33063"]["aliases"].append(alias)
+        source.write_bytes(orjson.dumps(data))
+        load_gazetteer.__wrapped__(source)
+    assert not first.exists() and len(list((tmp_path / "cache" / "veille").glob("gazetteer-*.json"))) == 4
+    latest = _cache_file(source.read_bytes())  # the current version's
+    assert latest.exists()
+    latest.write_text('{"places": [["commune"]', encoding="utf-8")  # cut short
+    assert " burdegala " in load_gazetteer.__wrapped__(source).names
+    latest.write_text('{"places": [], "names": {" burdegala ": [7]}}', encoding="utf-8")  # not ours
+    assert load_gazetteer.__wrapped__(source).names[" burdegala "][0].code == "33063"
 
 
 def test_no_cache_where_it_cannot_be_written(tmp_path, monkeypatch):
