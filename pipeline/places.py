@@ -322,10 +322,13 @@ def _cache_file(source: bytes) -> Path | None:
     """Where the gazetteer built from `source` is kept: in the user's cache folder ($XDG_CACHE_HOME,
     else ~/.cache), named by a digest of `source`, of the first names and of the code that builds it
     (this package's modules: a change in any of them builds anew, simpler than knowing which count).
-    None when there is no home to keep it in."""
+    None when there is no home to keep it in, or no source to tell the code's version by."""
+    modules = sorted(Path(__file__).parent.glob("*.py"))
+    if not modules:  # installed as bytecode alone: no way to tell one version's from another's
+        return None
     digest = hashlib.sha256(source)
     digest.update(FIRST_NAMES.read_bytes())
-    for module in sorted(Path(__file__).parent.glob("*.py")):
+    for module in modules:
         digest.update(module.read_bytes())
     try:
         folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "veille"
