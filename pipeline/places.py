@@ -97,7 +97,7 @@ def name_variants(name: str) -> set[str]:
     base = fold(name)
     if "saint" not in base and "œ" not in base and "æ" not in base and " " not in base:
         # Most names, one word or hyphenated: their key and the same with spaces, made from the key
-        # (start-up makes the keys of 9,000 names; the same keys as the general way below).
+        # (the gazetteer is built from 9,000 names; the same keys as the general way below).
         if not base.strip():
             return set()
         key = word_key(base, folded=True)
