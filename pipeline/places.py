@@ -330,8 +330,9 @@ def _cache_file(source: bytes) -> Path | None:
     digest.update(FIRST_NAMES.read_bytes())
     for module in modules:
         digest.update(module.read_bytes())
-    try:
-        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "veille"
+    configured = os.environ.get("XDG_CACHE_HOME", "")
+    try:  # a relative $XDG_CACHE_HOME is to be ignored (XDG Base Directory specification)
+        folder = (Path(configured) if os.path.isabs(configured) else Path.home() / ".cache") / "veille"
     except RuntimeError:  # no home directory
         return None
     return folder / f"gazetteer-{_CACHE_FORMAT}-{digest.hexdigest()[:32]}.json"

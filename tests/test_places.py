@@ -351,3 +351,11 @@ def test_no_cache_where_it_cannot_be_written(tmp_path, monkeypatch):
     gazetteer = load_gazetteer.__wrapped__()
     assert tag_places("Un forum de l'emploi à Bordeaux.", gazetteer).communes == ["33063"]
     assert list(tmp_path.iterdir()) == [blocked]
+
+
+def test_a_relative_cache_home_is_ignored(tmp_path, monkeypatch):
+    from pipeline.places import GAZETTEER, _cache_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _cache_file(GAZETTEER.read_bytes()).parent == tmp_path / ".cache" / "veille"
