@@ -13,8 +13,8 @@ import click
 
 from config.errors import VeilleError
 from veille.locks import job_lock
-from veille.cli_support import (VeilleGroup, check_separate, config_gazetteer, config_option, db_option,
-                                jsonl_documents, collector_paused, open_archive, open_sqlite, subscribers_db_option,
+from veille.cli_support import (VeilleGroup, check_separate, collector_paused, config_gazetteer, config_option,
+                                db_option, jsonl_documents, open_archive, open_sqlite, subscribers_db_option,
                                 curator_name, with_config)
 
 ITEM_ID = click.IntRange(1, 2**63 - 1)  # SQLite's integers: a larger id is a typing mistake, not a crash
