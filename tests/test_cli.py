@@ -138,6 +138,11 @@ def test_the_collector_is_paused_while_the_lasting_state_is_made():
     with pytest.raises(ValueError), collector_paused():
         raise ValueError("a broken configuration")
     assert gc.isenabled()  # back on whatever happened
+    with collector_paused():
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # an inner pause does not end the outer one
+    assert gc.isenabled()
 
 
 def test_sources_shows_health(config_dir, archive, mockserver):

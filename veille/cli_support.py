@@ -98,12 +98,15 @@ def with_config(f):
 @contextlib.contextmanager
 def collector_paused():
     """The garbage collector paused while what lasts until exit is made (modules, the configuration,
-    the gazetteer, models): its passes would walk a growing heap and free none of it."""
+    the gazetteer, models): its passes would walk a growing heap and free none of it. Left as it
+    was found: paused inside another pause, it stays paused."""
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()
 
 
 def open_sqlite(opener, path):
